@@ -1,0 +1,139 @@
+"""Attacks: adversarial test sets crafted with the Adversarial Robustness Toolbox (ART) on a source model.
+
+A thin wrapper: one ART class per user-facing name, settings from the profile, images in [0, 1] and eps in that
+pixel space (normalisation is inside the model). Nothing here projects or clips beyond what ART does itself, so
+the self-checks see ART's own output.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from robustness.errors import UsageError
+from robustness.profiles import ATTACKS, LINF_ATTACKS, Profile
+
+log = logging.getLogger("robustness.attacks")
+logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every inner FGSM step of a universal perturbation
+EPS_BOUNDED = LINF_ATTACKS  # deepfool and cw are minimum-norm attacks: no eps budget, norms are stored instead
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """Every setting that changes an adversarial set; it is part of the set's key."""
+
+    name: str
+    eps: float | None
+    params: dict[str, Any]
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attack": self.name, "eps": self.eps, "params": self.params, "seed": self.seed}
+
+
+def attack_spec(profile: Profile, name: str, eps: float | None = None) -> AttackSpec:
+    if name not in ATTACKS:
+        raise UsageError(f"unknown attack {name!r}: choose from {', '.join(ATTACKS)}")
+    eps = profile.eps if eps is None else eps
+    if eps < 0 or eps > 1:
+        raise UsageError(f"eps {eps} is outside [0, 1]: eps is Linf in [0,1] pixel space, e.g. 8/255")
+    params: dict[str, Any] = {"batch_size": profile.attack_batch_size}
+    if name in ("pgd", "bim"):
+        # the step scales with eps (Madry et al.): a fixed small step could not reach a large eps's boundary
+        step = profile.attack_step_size * eps / profile.eps if profile.eps > 0 else profile.attack_step_size
+        params.update(eps_step=step, max_iter=profile.attack_steps)
+        if name == "pgd":
+            params["num_random_init"] = profile.attack_restarts
+    elif name == "apgd":  # APGD adapts its step; it starts at 2 eps as in Croce & Hein (2020)
+        params.update(max_iter=2 * profile.attack_steps, nb_random_init=profile.attack_restarts,
+                      loss_type="cross_entropy")
+    elif name == "deepfool":
+        params.update(max_iter=profile.deepfool_max_iter, epsilon=0.02, nb_grads=10)
+    elif name == "cw":
+        params.update(max_iter=profile.cw_max_iter, binary_search_steps=profile.cw_binary_search_steps,
+                      confidence=0.0, learning_rate=0.01, initial_const=1.0)
+    elif name == "uap":  # FGSM steps inside the universal loop: fast, and Linf-bounded like the others
+        params.update(attacker="fgsm", max_iter=profile.uap_max_iter, delta=0.2)
+    return AttackSpec(name, eps if name in EPS_BOUNDED else None, params, profile.seed)
+
+
+def classifier(model: nn.Module, num_classes: int):
+    """ART's view of a torch model that takes [0, 1] images and returns logits."""
+    from art.estimators.classification import PyTorchClassifier
+
+    model.eval()
+    return PyTorchClassifier(model=model, loss=nn.CrossEntropyLoss(), input_shape=(3, 32, 32),
+                             nb_classes=num_classes, clip_values=(0.0, 1.0), device_type="cpu")
+
+
+def _build(spec: AttackSpec, clf):
+    from art.attacks.evasion import (
+        AutoProjectedGradientDescent,
+        BasicIterativeMethod,
+        CarliniL2Method,
+        DeepFool,
+        FastGradientMethod,
+        ProjectedGradientDescent,
+        UniversalPerturbation,
+    )
+
+    p, eps = dict(spec.params), spec.eps
+    bs = p.pop("batch_size")
+    if spec.name == "fgsm":
+        return FastGradientMethod(clf, norm=np.inf, eps=eps, eps_step=eps, batch_size=bs)
+    if spec.name == "pgd":
+        return ProjectedGradientDescent(clf, norm=np.inf, eps=eps, batch_size=bs, verbose=False, **p)
+    if spec.name == "bim":
+        return BasicIterativeMethod(clf, eps=eps, batch_size=bs, verbose=False, **p)
+    if spec.name == "apgd":
+        return AutoProjectedGradientDescent(clf, norm=np.inf, eps=eps, eps_step=2 * eps, batch_size=bs,
+                                            verbose=False, **p)
+    if spec.name == "deepfool":
+        return DeepFool(clf, batch_size=bs, verbose=False, **p)
+    if spec.name == "cw":
+        return CarliniL2Method(clf, batch_size=bs, verbose=False, **p)
+    if spec.name == "uap":
+        inner = {"eps": eps, "eps_step": eps, "norm": np.inf}
+        return UniversalPerturbation(clf, attacker=p["attacker"], attacker_params=inner, delta=p["delta"],
+                                     max_iter=p["max_iter"], eps=eps, norm=np.inf, batch_size=bs, verbose=False)
+    raise UsageError(f"unknown attack {spec.name!r}: choose from {', '.join(ATTACKS)}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)  # UniversalPerturbation orders images with python's random
+    np.random.seed(seed)  # random starts of PGD and APGD use numpy's global generator
+    torch.manual_seed(seed)
+
+
+def craft(spec: AttackSpec, model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int,
+          progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """Adversarial versions of x against `model` (white-box on it), deterministic for a given spec."""
+    if spec.eps == 0:
+        return x.copy()
+    clf = classifier(model, num_classes)
+    seed_everything(spec.seed)
+    attack = _build(spec, clf)
+    out = []
+    # a universal perturbation is one for the whole set; the others go in chunks so progress can be shown
+    chunk = len(x) if spec.name == "uap" else max(spec.params["batch_size"], 1) * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for start in range(0, len(x), chunk):
+            xb, yb = x[start:start + chunk], y[start:start + chunk]
+            out.append(attack.generate(x=np.ascontiguousarray(xb, dtype=np.float32), y=yb.astype(np.int64)))
+            if progress is not None and len(x) > chunk:
+                progress(f"  {spec.name}: {min(start + chunk, len(x))}/{len(x)} images")
+    return np.concatenate(out).astype(np.float32)
+
+
+def norms(x: np.ndarray, x_adv: np.ndarray) -> dict[str, np.ndarray]:
+    delta = (x_adv - x).reshape(len(x), -1).astype(np.float64)
+    return {"linf": np.abs(delta).max(axis=1).astype(np.float32),
+            "l2": np.sqrt((delta**2).sum(axis=1)).astype(np.float32)}

@@ -1,0 +1,63 @@
+"""Build a profile's whole grid in data-flow order, with progress: what `python -m robustness build` runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from robustness import pipeline
+from robustness.profiles import LINF_ATTACKS, Profile
+from robustness.store import Store
+
+STAGES = ["base", "attacks", "pruning", "deploy"]
+
+
+def curve_eps(profile: Profile) -> list[float]:
+    """The eps of the security curves: the profile's list, without the main eps (built anyway)."""
+    return [e for e in profile.eps_list if abs(e - profile.eps) > 1e-12]
+
+
+def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, stages: list[str] | None = None,
+               progress: Callable[[str], None] = print) -> None:
+    stages = stages or STAGES
+    ds = pipeline.dataset(store, profile, data_dir, progress)
+    archs = list(profile.archs)
+    pruned_ratios = [r for r in profile.ratios if r > 0]
+    for i, arch in enumerate(archs, 1):
+        head = f"[{i}/{len(archs)}] {arch}"
+        progress(f"{head}: base model")
+        base = pipeline.base_model(store, profile, ds, arch, "victim", progress)
+        if "pruning" in stages or "deploy" in stages:
+            progress(f"{head}: control arm and pruned variants ({', '.join(profile.criteria)})")
+            pipeline.control_schedule(store, profile, ds, base, progress)
+            for criterion in profile.criteria:
+                pipeline.prune_schedule(store, profile, ds, base, criterion, progress)
+        if "deploy" in stages:
+            progress(f"{head}: OpenVINO IRs")
+            pipeline.ir_model(store, base, progress)
+            for criterion in profile.criteria:
+                for ratio in profile.ratios:
+                    pipeline.ir_model(store, pipeline.pruned_model(store, profile, ds, base, criterion, ratio),
+                                      progress)
+        if "attacks" in stages:
+            for source in profile.sources:
+                refs = _source_models(store, profile, ds, arch, source, pruned_ratios, progress)
+                for j, ref in enumerate(refs, 1):
+                    progress(f"{head}: adversarial sets on {ref.name} ({source}) [{j}/{len(refs)}]")
+                    for attack in profile.attacks:
+                        pipeline.adversarial_set(store, profile, ds, ref, source, attack, None, progress)
+                    if source == "base":
+                        for attack in (a for a in profile.attacks if a in LINF_ATTACKS and a != "uap"):
+                            for eps in curve_eps(profile):
+                                pipeline.adversarial_set(store, profile, ds, ref, source, attack, eps, progress)
+        elif "base" in stages and "surrogate" in profile.sources:
+            pipeline.base_model(store, profile, ds, arch, "surrogate", progress)
+
+
+def _source_models(store, profile, ds, arch, source, pruned_ratios, progress) -> list:
+    """White-box on the pruned model is crafted at the largest ratio of each criterion: the open question is
+    whether a pruned model is weaker against attacks on itself, and the largest ratio is where it would show."""
+    if source != "pruned":
+        return [pipeline.attack_source_model(store, profile, ds, arch, source, progress=progress)]
+    return [pipeline.attack_source_model(store, profile, ds, arch, "pruned", c, max(pruned_ratios), progress)
+            for c in profile.criteria]

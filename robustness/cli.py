@@ -1,0 +1,111 @@
+"""Command line: `python -m robustness list | build | report`. Bad input exits 2 with one line naming the fix."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from robustness.errors import RobustnessError, StoreError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other usage error here
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _add_profile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="default", help="preset: smoke, default, cifar10-cpu, paper")
+    p.add_argument("--profile-file", type=Path, help="TOML file overriding the preset's fields")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one field")
+    p.add_argument("--cache-dir", type=Path, help="artifact store (default: $ROBUSTNESS_CACHE_DIR or "
+                   "~/.cache/robustness/store)")
+    p.add_argument("--data-dir", type=Path, help="folder holding CIFAR archives ($ROBUSTNESS_DATA_DIR)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m robustness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="architectures, datasets, attacks, criteria and profiles")
+    build = sub.add_parser("build", help="build every artifact of a profile's grid, with progress")
+    _add_profile_options(build)
+    build.add_argument("--stages", default="all",
+                       help="comma list of stages to build: base, attacks, pruning, deploy (default all)")
+    show = sub.add_parser("profile", help="print a profile's settings as TOML-ready key = value lines")
+    _add_profile_options(show)
+    return parser
+
+
+def cmd_list() -> int:
+    from robustness.models import list_models
+    from robustness.profiles import ATTACKS, CRITERIA, DATASETS, SOURCES, list_profiles
+
+    for title, names in (("architectures", list_models()), ("datasets", DATASETS), ("attacks", ATTACKS),
+                         ("criteria", CRITERIA), ("sources", SOURCES), ("profiles", list_profiles())):
+        print(f"{title}: {' '.join(names)}")
+    return 0
+
+
+def _profile(args: argparse.Namespace):
+    from robustness.profiles import load_profile, parse_overrides
+
+    return load_profile(args.profile, args.profile_file, parse_overrides(args.set))
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    import json
+
+    for key, value in _profile(args).to_dict().items():
+        print(f"{key} = {json.dumps(value)}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from robustness.build import STAGES, build_grid
+    from robustness.store import Store
+
+    profile = _profile(args)
+    stages = STAGES if args.stages == "all" else [s.strip() for s in args.stages.split(",") if s.strip()]
+    for stage in stages:
+        if stage not in STAGES:
+            raise UsageError(f"unknown stage {stage!r}: choose from {', '.join(STAGES)} or all")
+    store = Store(args.cache_dir, run_id=uuid.uuid4().hex)  # each call reports its own work
+    start = time.perf_counter()
+    print(f"profile {profile.name}: dataset {profile.dataset}, archs {', '.join(profile.archs)}; "
+          f"store {store.root}", flush=True)
+    build_grid(store, profile, args.data_dir, stages=stages, progress=lambda m: print(m, flush=True))
+    events = store.events(store.run_id)
+    built = [e for e in events if e["event"] == "built"]
+    cached = [e for e in events if e["event"] == "cached"]
+    print(f"done in {time.perf_counter() - start:.1f}s: built {len(built)} artifacts, "
+          f"reused {len(cached)} from the cache", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for noisy in ("nncf", "openvino"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "profile":
+            return cmd_profile(args)
+        return cmd_build(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except RobustnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

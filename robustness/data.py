@@ -1,0 +1,126 @@
+"""Data: the train/test split every artifact is built from (second box of the data flow).
+
+All datasets come out the same way: float32 N x 3 x 32 x 32 images in [0, 1] and int64 labels, plus the per-channel
+mean and std of the training images (the model normalises inside itself).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robustness.errors import UsageError
+
+CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                                        "data_batch_5", "test_batch", "batches.meta"]),
+    "cifar100": ("cifar-100-python", ["train", "test", "meta"]),
+}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+
+
+@dataclass(frozen=True)
+class Split:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def mean(self) -> list[float]:
+        return [float(v) for v in self.x_train.mean(axis=(0, 2, 3))]
+
+    @property
+    def std(self) -> list[float]:
+        return [float(v) for v in self.x_train.std(axis=(0, 2, 3))]
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("ROBUSTNESS_DATA_DIR", Path.home() / ".cache" / "robustness" / "data"))
+
+
+def _subsample(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed, stratified index set: the same n images whatever the machine."""
+    if n == 0 or n >= len(y):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    idx = np.sort(idx)
+    return x[idx], y[idx]
+
+
+def load_digits_split(n_train: int, n_test: int, seed: int) -> Split:
+    """scikit-learn's shipped 8x8 digits, upsampled to 32x32 and repeated to three channels."""
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
+    images = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
+    x = images.clamp(0, 1).repeat(1, 3, 1, 1).numpy().astype(np.float32)
+    y = digits.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, stratify=y, random_state=seed)
+    x_tr, y_tr = _subsample(x_tr, y_tr, n_train, seed)
+    x_te, y_te = _subsample(x_te, y_te, n_test, seed)
+    return Split(x_tr, y_tr, x_te, y_te, 10)
+
+
+def _cifar_missing_message(name: str, root: Path, reason: str) -> str:
+    folder, files = CIFAR_FILES[name]
+    return (f"{name} is not available ({reason}): put the extracted archive in {root / folder} "
+            f"(files {', '.join(files)}), or pass --data-dir / set ROBUSTNESS_DATA_DIR to the folder holding "
+            f"{folder}, or run once on a machine with internet access to download it")
+
+
+def load_cifar_split(name: str, root: Path | None, n_train: int, n_test: int, seed: int,
+                     download: bool = True) -> Split:
+    """CIFAR through torchvision: downloaded where the machine is online, else read from `root`."""
+    from torchvision import datasets
+
+    root = Path(root) if root is not None else default_data_dir()
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    folder, _ = CIFAR_FILES[name]
+    present = (root / folder).is_dir()
+    try:
+        train = cls(str(root), train=True, download=download and not present)
+        test = cls(str(root), train=False, download=False)
+    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted."
+        raise UsageError(_cifar_missing_message(name, root, str(exc).strip().rstrip("."))) from None
+    except (OSError, ValueError, EOFError) as exc:  # no network, or a truncated / foreign file
+        raise UsageError(_cifar_missing_message(name, root, f"{type(exc).__name__}: {exc}")) from None
+    except Exception as exc:  # unpickling a corrupt batch raises whatever pickle meets first
+        if type(exc).__module__ in ("pickle", "_pickle"):
+            raise UsageError(_cifar_missing_message(name, root, f"corrupt archive: {exc}")) from None
+        raise
+
+    def arrays(ds) -> tuple[np.ndarray, np.ndarray]:
+        x = np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        return x, np.asarray(ds.targets, dtype=np.int64)
+
+    x_tr, y_tr = _subsample(*arrays(train), n_train, seed)
+    x_te, y_te = _subsample(*arrays(test), n_test, seed)
+    return Split(x_tr, y_tr, x_te, y_te, NUM_CLASSES[name])
+
+
+def load_split(dataset: str, n_train: int, n_test: int, seed: int, data_dir: Path | None = None) -> Split:
+    if dataset == "digits":
+        return load_digits_split(n_train, n_test, seed)
+    if dataset in CIFAR_FILES:
+        return load_cifar_split(dataset, data_dir, n_train, n_test, seed)
+    raise UsageError(f"unknown dataset {dataset!r}: choose from {', '.join(sorted(NUM_CLASSES))}")
+
+
+def check_images(x: np.ndarray, y: np.ndarray, origin: str) -> None:
+    """The documented layout: float32 N x 3 x 32 x 32 in [0, 1], int64 labels."""
+    if x.dtype != np.float32 or x.ndim != 4 or x.shape[1:] != (3, 32, 32):
+        raise UsageError(f"{origin}: x must be float32 N x 3 x 32 x 32, got {x.dtype} {x.shape}")
+    if y.dtype != np.int64 or y.shape != (x.shape[0],):
+        raise UsageError(f"{origin}: y must be int64 of length {x.shape[0]}, got {y.dtype} {y.shape}")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise UsageError(f"{origin}: pixel values must lie in [0, 1], got [{x.min():.3f}, {x.max():.3f}]")

@@ -1,0 +1,124 @@
+"""Deployment: OpenVINO IR (FP32) of base and pruned models, with zeroed filters physically removed.
+
+Base and pruned models go through the same conversion, so size and latency differences come from pruning alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger("robustness.deploy")
+
+
+def _downgrade_pools(ov_model) -> int:
+    """The torch frontend emits opset-14 pools; OpenVINO's pruning masks only pass opset-1 pools, so convs
+    feeding a pool would silently keep their channels. Replace them where the two are exactly equivalent."""
+    import openvino.opset1 as ops1
+
+    n = 0
+    for node in ov_model.get_ordered_ops():
+        kind = node.get_type_name()
+        if kind not in ("AvgPool", "MaxPool") or node.get_type_info().version_id == "opset1":
+            continue
+        a = node.get_attributes()
+        rounding = a["rounding_type"].lower()
+        if rounding == "ceil_torch" or any(d != 1 for d in a.get("dilations", [1])):
+            continue
+        if kind == "AvgPool":
+            new = ops1.avg_pool(node.input_value(0), a["strides"], a["pads_begin"], a["pads_end"], a["kernel"],
+                                a["exclude-pad"], rounding, a["auto_pad"].lower())
+        else:
+            if len(node.output(1).get_target_inputs()):
+                continue
+            new = ops1.max_pool(node.input_value(0), a["strides"], a["pads_begin"], a["pads_end"], a["kernel"],
+                                rounding, a["auto_pad"].lower())
+        if new.get_output_partial_shape(0) != node.get_output_partial_shape(0):
+            continue
+        node.output(0).replace(new.output(0))
+        n += 1
+    ov_model.validate_nodes_and_infer_types()
+    return n
+
+
+def conv_channels(ov_model) -> list[list]:
+    """[name, output channels] of every convolution in topological order (names are not stable across IRs of
+    the same architecture, positions are)."""
+    return [[op.get_friendly_name(), int(op.get_output_partial_shape(0)[1].get_length())]
+            for op in ov_model.get_ordered_ops() if op.get_type_name() in ("Convolution", "GroupConvolution")]
+
+
+def ir_parameters(ov_model) -> int:
+    return int(sum(int(np.prod(op.get_output_shape(0))) for op in ov_model.get_ordered_ops()
+                   if op.get_type_name() == "Constant" and op.get_output_element_type(0).is_real()))
+
+
+def export_ir(model: nn.Module, xml_path: Path) -> dict[str, Any]:
+    """Convert, remove zeroed filters, save FP32 model.xml/model.bin; return size and channel facts."""
+    import openvino as ov
+    from openvino._offline_transformations import apply_pruning_transformation
+
+    model = model.cpu().eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        ov_model = ov.convert_model(model, example_input=torch.rand(1, 3, 32, 32), input=[1, 3, 32, 32])
+    pools = _downgrade_pools(ov_model)
+    apply_pruning_transformation(ov_model)
+    ov.save_model(ov_model, str(xml_path), compress_to_fp16=False)
+    bin_path = xml_path.with_suffix(".bin")
+    return {"bin_bytes": bin_path.stat().st_size, "xml_bytes": xml_path.stat().st_size,
+            "ir_parameters": ir_parameters(ov_model), "conv_channels": conv_channels(ov_model),
+            "pools_downgraded": pools}
+
+
+class Runner:
+    """OpenVINO CPU inference of one IR: batched predictions, and batch-1 latency with the latency hint."""
+
+    def __init__(self, xml_path: Path, latency: bool = False) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        # f32: this CPU would otherwise run bf16 and disagree with torch in the second decimal
+        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        if latency:
+            config["PERFORMANCE_HINT"] = "LATENCY"
+        model = core.read_model(str(xml_path))
+        if not latency:
+            model.reshape([-1, 3, 32, 32])
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        outs = []
+        for start in range(0, len(x), batch_size):
+            res = self.request.infer({0: np.ascontiguousarray(x[start:start + batch_size])})
+            outs.append(np.asarray(res[self.compiled.output(0)]))
+        return np.concatenate(outs)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.logits(x).argmax(1)
+
+    def infer_one(self, x1: np.ndarray) -> None:
+        self.request.infer({0: x1})
+
+
+def alternating_latency(runners: dict[str, Runner], x1: np.ndarray, iterations: int,
+                        warmup: int) -> dict[str, list[float]]:
+    """Time several IRs alternately in one process (batch 1), so a noisy machine slows them all alike."""
+    for _ in range(warmup):
+        for r in runners.values():
+            r.infer_one(x1)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(iterations):
+        for name, r in runners.items():
+            t = time.perf_counter()
+            r.infer_one(x1)
+            times[name].append(time.perf_counter() - t)
+    return times

@@ -1,0 +1,17 @@
+"""Errors the suite raises on purpose: each says what is wrong and how to fix it."""
+
+
+class RobustnessError(Exception):
+    """Base of the suite's own errors."""
+
+
+class UsageError(RobustnessError):
+    """Bad input from the user (profile, option, data folder, checkpoint): the CLI exits 2 on it."""
+
+
+class CorruptArtifactError(RobustnessError):
+    """An artifact on disk fails its checksums or manifest; the store moves it aside and rebuilds."""
+
+
+class StoreError(RobustnessError):
+    """The cache folder cannot be used (not writable, full, a file): nothing cached was changed."""

@@ -1,0 +1,48 @@
+"""Registry of model factories and the shared plumbing (normalisation, width scaling)."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from robustness.errors import UsageError
+
+_FACTORIES: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    _FACTORIES[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channels at a width multiplier; 1.0 gives the standard architecture exactly."""
+    return max(4, int(round(channels * width)))
+
+
+class Normalized(nn.Module):
+    """Puts the dataset normalisation inside the model, so attacks work on [0, 1] images."""
+
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def create_model(name: str, num_classes: int = 10, width: float = 1.0,
+                 mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.25, 0.25, 0.25)) -> nn.Module:
+    if name not in _FACTORIES:
+        raise UsageError(f"unknown architecture {name!r}: choose from {', '.join(list_models())}")
+    if not 0 < width <= 4:
+        raise UsageError(f"width {width} is outside (0, 4]: 1.0 is the standard architecture")
+    return Normalized(_FACTORIES[name](num_classes=num_classes, width=width), mean, std)

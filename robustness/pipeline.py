@@ -1,0 +1,320 @@
+"""Wiring of the data flow: how each box (split, base model, adversarial set, pruned model, IR) is asked of the
+store. Stage modules stay pure functions of arrays and models; this module names their specs and parents.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from robustness import data as data_mod
+from robustness import training
+from robustness.errors import UsageError
+from robustness.models import create_model
+from robustness.profiles import Profile
+from robustness.store import Artifact, Store, load_npz, load_state_dict, save_npz, write_json
+
+log = logging.getLogger("robustness.pipeline")
+Progress = Callable[[str], None]
+
+
+def _say(progress: Progress | None) -> Progress:
+    return progress if progress is not None else log.info
+
+
+# split --------------------------------------------------------------------------------------------------------
+def dataset(store: Store, profile: Profile, data_dir: Path | None = None,
+            progress: Progress | None = None) -> Artifact:
+    spec = {"dataset": profile.dataset, "n_train": profile.n_train, "n_test": profile.n_test,
+            "seed": profile.seed}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        split = data_mod.load_split(profile.dataset, profile.n_train, profile.n_test, profile.seed, data_dir)
+        save_npz(tmp / "train" / "data.npz", x=split.x_train, y=split.y_train)
+        save_npz(tmp / "test" / "data.npz", x=split.x_test, y=split.y_test)
+        return {"num_classes": split.num_classes, "mean": split.mean, "std": split.std,
+                "n_train": int(len(split.y_train)), "n_test": int(len(split.y_test))}
+
+    return store.get("dataset", spec, [], build, label=f"dataset {profile.dataset}")
+
+
+def load_arrays(ds: Artifact, part: str) -> tuple[np.ndarray, np.ndarray]:
+    arrays = load_npz(ds.file(f"{part}/data.npz"))
+    data_mod.check_images(arrays["x"], arrays["y"], f"{ds.path}/{part}/data.npz")
+    return arrays["x"], arrays["y"]
+
+
+# models -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelRef:
+    """A trained model inside an artifact: a state dict plus what it takes to rebuild the module."""
+
+    artifact: Artifact
+    subdir: str
+    meta: dict[str, Any]
+
+    @property
+    def weights(self) -> Path:
+        return self.artifact.path / self.subdir / "model.pt" if self.subdir else self.artifact.file("model.pt")
+
+    @property
+    def name(self) -> str:
+        m = self.meta
+        if m.get("criterion"):
+            return f"{m['arch']}-{m['criterion']}-{m['ratio']}"
+        return f"{m['arch']}-{m.get('role', 'victim')}"
+
+    def load(self) -> nn.Module:
+        return build_module(self.meta, load_state_dict(self.weights), origin=str(self.weights))
+
+
+def build_module(meta: dict[str, Any], state: dict[str, torch.Tensor], origin: str) -> nn.Module:
+    model = create_model(meta["arch"], meta["num_classes"], meta["width"], meta["mean"], meta["std"])
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        detail = "; ".join(s.strip() for s in first[1:4]) or first[0]
+        raise UsageError(f"checkpoint {origin} does not fit {meta['arch']} width {meta['width']} "
+                         f"with {meta['num_classes']} classes ({detail[:300]}): give the architecture, width and "
+                         "class count it was trained with") from None
+    return model.eval()
+
+
+def model_meta(profile: Profile, ds: Artifact, arch: str) -> dict[str, Any]:
+    return {"arch": arch, "width": profile.width, "num_classes": ds.info["num_classes"],
+            "mean": ds.info["mean"], "std": ds.info["std"]}
+
+
+def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: str = "victim",
+               progress: Progress | None = None) -> ModelRef:
+    """The victim's base model, or (role='surrogate') the attacker's own model of the same architecture."""
+    if role not in ("surrogate", "victim"):
+        raise UsageError(f"unknown model role {role!r}: choose from surrogate, victim")
+    say = _say(progress)
+    seed = profile.seed if role == "victim" else profile.surrogate_seed
+    meta = model_meta(profile, ds, arch)
+    spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
+            "batch_size": profile.batch_size, "lr": profile.lr, "weight_decay": profile.weight_decay,
+            "seed": seed, "flip": profile.dataset != "digits", "device": profile.device}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        x, y = load_arrays(ds, "train")
+        x_te, y_te = load_arrays(ds, "test")
+        training.seed_everything(seed)
+        model = create_model(arch, meta["num_classes"], profile.width, meta["mean"], meta["std"])
+        history = training.train(model, x, y, epochs=profile.epochs, batch_size=profile.batch_size,
+                                  lr=profile.lr, weight_decay=profile.weight_decay, seed=seed,
+                                  device=profile.device, flip=spec["flip"], progress=say,
+                                  label=f"train {arch} ({role})")
+        model.cpu()
+        torch.save(model.state_dict(), tmp / "model.pt")
+        acc = float((training.predict(model, x_te) == y_te).mean())
+        say(f"{arch} ({role}): clean test accuracy {acc:.4f} on {len(y_te)} images")
+        write_json(tmp / "history.json", history)
+        return {**meta, "role": role, "seed": seed, "clean_accuracy": acc, "n_test": int(len(y_te)),
+                "parameters": training.count_parameters(model)}
+
+    art = store.get("base_model", spec, [ds], build, label=f"base model {arch} ({role})")
+    return ModelRef(art, "", {**meta, "role": role})
+
+
+# adversarial sets ---------------------------------------------------------------------------------------------
+def attack_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """The fixed test images every attack uses: a stratified subset, so all sets share their images."""
+    if n == 0 or n >= len(y):
+        return np.arange(len(y))
+    from sklearn.model_selection import train_test_split
+
+    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    return np.sort(idx)
+
+
+def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: ModelRef, source: str,
+                    attack: str, eps: float | None = None, progress: Progress | None = None) -> Artifact:
+    """Adversarial examples of the fixed test images, crafted white-box on `source_model`.
+
+    `source` names the threat model: surrogate (the attacker's own model), base (the victim's base model) or
+    pruned (the victim's pruned model itself).
+    """
+    from robustness import attacks
+
+    say = _say(progress)
+    spec_obj = attacks.attack_spec(profile, attack, eps)
+    spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        import time
+
+        x_te, y_te = load_arrays(ds, "test")
+        index = attack_indices(y_te, profile.n_attack, profile.seed)
+        x, y = x_te[index], y_te[index]
+        model = source_model.load()
+        clean = training.predict(model, x)
+        start = time.perf_counter()
+        x_adv = attacks.craft(spec_obj, model, x, y, ds.info["num_classes"], say)
+        seconds = time.perf_counter() - start
+        n = attacks.norms(x, x_adv)
+        save_npz(tmp / "adv.npz", x_adv=x_adv, y=y, index=index.astype(np.int64), linf=n["linf"], l2=n["l2"])
+        adv_acc = float((training.predict(model, x_adv) == y).mean())
+        say(f"{attack} on {source_model.name} ({source}): accuracy {adv_acc:.3f} on {len(y)} images, "
+            f"{seconds:.1f}s")
+        return {"source": source, "source_model": source_model.meta, "n": int(len(y)),
+                "source_clean_accuracy": float((clean == y).mean()), "source_adv_accuracy": adv_acc,
+                "craft_seconds": round(seconds, 3), "linf_max": float(n["linf"].max(initial=0)),
+                "l2_mean": float(n["l2"].mean()) if len(y) else 0.0}
+
+    label = f"{attack} set on {source_model.name} ({source})"
+    return store.get("adversarial_set", spec, [ds, source_model.artifact], build, label=label)
+
+
+def load_adversarial(art: Artifact) -> dict[str, np.ndarray]:
+    arrays = load_npz(art.file("adv.npz"))
+    data_mod.check_images(arrays["x_adv"], arrays["y"], str(art.file("adv.npz")))
+    return arrays
+
+
+def attack_source_model(store: Store, profile: Profile, ds: Artifact, arch: str, source: str,
+                        criterion: str | None = None, ratio: float | None = None,
+                        progress: Progress | None = None) -> ModelRef:
+    if source == "surrogate":
+        return base_model(store, profile, ds, arch, "surrogate", progress)
+    base = base_model(store, profile, ds, arch, "victim", progress)
+    if source == "base":
+        return base
+    if source == "pruned":
+        if criterion is None or ratio is None:
+            raise UsageError("source 'pruned' needs a criterion and a ratio")
+        return pruned_model(store, profile, ds, base, criterion, ratio, progress)
+    raise UsageError(f"unknown source {source!r}: choose from base, pruned, surrogate")
+
+
+# pruning ------------------------------------------------------------------------------------------------------
+def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str):
+    x, y = load_arrays(ds, "train")
+
+    def finetune(model: nn.Module, step: int) -> None:
+        training.train(model, x, y, epochs=profile.finetune_epochs, batch_size=profile.batch_size,
+                       lr=profile.finetune_lr, weight_decay=profile.weight_decay, seed=profile.seed + 1000 + step,
+                       device=profile.device, flip=profile.dataset != "digits", progress=say,
+                       label=f"fine-tune {label} step {step + 1}")
+    return finetune
+
+
+def _schedule_spec(profile: Profile) -> dict[str, Any]:
+    return {"ratios": [r for r in profile.ratios if r > 0], "finetune_epochs": profile.finetune_epochs,
+            "finetune_lr": profile.finetune_lr, "batch_size": profile.batch_size, "seed": profile.seed,
+            "weight_decay": profile.weight_decay, "device": profile.device}
+
+
+def _ratio_dir(ratio: float) -> str:
+    return f"ratio-{ratio:g}"
+
+
+def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef, criterion: str,
+                   progress: Progress | None = None) -> Artifact:
+    """Every nonzero ratio of the profile, pruned in turn from the base model by one NNCF session."""
+    from robustness import pruning
+
+    say = _say(progress)
+    spec = {"criterion": criterion, **_schedule_spec(profile), "prune_first_conv": profile.prune_first_conv,
+            "prune_downsample_convs": profile.prune_downsample_convs, "channel_multiple": 1,
+            "schedule": "stepwise: one NNCF session sets each ratio in turn and fine-tunes after each step"}
+    if not spec["ratios"]:
+        raise UsageError("the profile has no nonzero pruning ratio: add one, e.g. ratios = [0, 0.5]")
+
+    def build(tmp: Path) -> dict[str, Any]:
+        x_te, y_te = load_arrays(ds, "test")
+        steps = pruning.prune_stepwise(base.load(), criterion, spec["ratios"],
+                                       _finetune_fn(profile, ds, say, f"{base.meta['arch']} {criterion}"),
+                                       prune_first_conv=profile.prune_first_conv,
+                                       prune_downsample_convs=profile.prune_downsample_convs, progress=say)
+        info: dict[str, Any] = {"ratios": {}}
+        for step in steps:
+            folder = tmp / _ratio_dir(step.ratio)
+            folder.mkdir()
+            torch.save(step.state_dict, folder / "model.pt")
+            write_json(folder / "stats.json", step.stats)
+            model = build_module(base.meta, step.state_dict, str(folder))
+            acc = float((training.predict(model, x_te) == y_te).mean())
+            info["ratios"][f"{step.ratio:g}"] = {
+                "clean_accuracy": acc, "filters_pruned_ratio": step.stats["filters_pruned_ratio"],
+                "params": step.stats["params_current"], "params_full": step.stats["params_full"],
+                "zero_filter_fraction": pruning.zero_filter_fraction(model)}
+            say(f"{base.meta['arch']} {criterion} {step.ratio:g}: clean accuracy {acc:.4f}, "
+                f"{step.stats['filters_pruned_ratio']:.3f} of filters pruned")
+        return info
+
+    return store.get("pruned_models", spec, [ds, base.artifact], build,
+                     label=f"pruned {base.meta['arch']} ({criterion}, ratios {spec['ratios']})")
+
+
+def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
+                     progress: Progress | None = None) -> Artifact:
+    """The control arm: the pruning schedule's fine-tuning steps without pruning."""
+    from robustness import pruning
+
+    say = _say(progress)
+    spec = {**_schedule_spec(profile), "control": True}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        x_te, y_te = load_arrays(ds, "test")
+        states = pruning.control_stepwise(base.load(), len(spec["ratios"]),
+                                          _finetune_fn(profile, ds, say, f"{base.meta['arch']} control"))
+        info: dict[str, Any] = {"steps": {}}
+        for k, state in enumerate(states, 1):
+            (tmp / f"step-{k}").mkdir()
+            torch.save(state, tmp / f"step-{k}" / "model.pt")
+            acc = float((training.predict(build_module(base.meta, state, "control"), x_te) == y_te).mean())
+            info["steps"][str(k)] = {"clean_accuracy": acc}
+        return info
+
+    return store.get("control_models", spec, [ds, base.artifact], build,
+                     label=f"control {base.meta['arch']} ({len(spec['ratios'])} fine-tuning steps)")
+
+
+def control_model(store: Store, profile: Profile, ds: Artifact, base: ModelRef, ratio: float,
+                  progress: Progress | None = None) -> ModelRef:
+    """The control with as many fine-tuning steps as the pruned model at `ratio` had (all of them for 0)."""
+    nonzero = [r for r in profile.ratios if r > 0]
+    step = len(nonzero) if ratio == 0 else nonzero.index(ratio) + 1
+    art = control_schedule(store, profile, ds, base, progress)
+    return ModelRef(art, f"step-{step}", {**base.meta, "role": "control", "criterion": "control",
+                                          "ratio": 0.0, "steps": step})
+
+
+def pruned_model(store: Store, profile: Profile, ds: Artifact, base: ModelRef, criterion: str, ratio: float,
+                 progress: Progress | None = None) -> ModelRef:
+    """The base model pruned to `ratio` by `criterion`; ratio 0 is the control arm."""
+    if not 0 <= ratio < 1:
+        raise UsageError(f"pruning ratio {ratio} is outside [0, 1): 0 is the control arm, 0.5 removes half the "
+                         "filters")
+    if ratio == 0:
+        return control_model(store, profile, ds, base, 0.0, progress)
+    if ratio not in profile.ratios:
+        raise UsageError(f"ratio {ratio} is not in the profile's ratios {list(profile.ratios)}: add it there "
+                         "(pruning is stepwise, so the schedule depends on every ratio)")
+    art = prune_schedule(store, profile, ds, base, criterion, progress)
+    return ModelRef(art, _ratio_dir(ratio), {**base.meta, "role": "pruned", "criterion": criterion,
+                                             "ratio": ratio})
+
+
+# deployment ---------------------------------------------------------------------------------------------------
+def ir_model(store: Store, model: ModelRef, progress: Progress | None = None) -> Artifact:
+    """FP32 OpenVINO IR of a model, zeroed filters removed by OpenVINO's pruning transformation."""
+    from robustness import deploy
+
+    spec = {"format": "openvino-ir", "precision": "FP32", "pruning_transformation": True, "model": model.subdir}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        info = deploy.export_ir(model.load(), tmp / "model.xml")
+        _say(progress)(f"IR {model.name}: {info['bin_bytes']} bytes, {info['ir_parameters']} parameters")
+        return {**info, "model": model.meta}
+
+    return store.get("ir", spec, [model.artifact], build, label=f"IR {model.name}")

@@ -1,0 +1,256 @@
+"""Profiles: the grid and budgets every artifact is built from (first box of the data flow).
+
+A profile is plain data. Presets are named; any field can be overridden from a TOML file or `key=value` options,
+and every value is checked here so a bad setting fails before anything is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from robustness.errors import UsageError
+
+DATASETS = ["cifar10", "cifar100", "digits"]
+ATTACKS = ["apgd", "bim", "cw", "deepfool", "fgsm", "pgd", "uap"]
+LINF_ATTACKS = ["apgd", "bim", "fgsm", "pgd", "uap"]
+CRITERIA = ["geometric_median", "l1", "l2"]
+SOURCES = ["base", "pruned", "surrogate"]
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    dataset: str = "digits"
+    archs: tuple[str, ...] = ("densenet121", "mobilenet_v1", "resnet50", "vgg19")
+    width: float = 0.25
+    n_train: int = 0  # 0: the whole training split
+    n_test: int = 0  # 0: the whole test split
+    seed: int = 0
+    surrogate_seed: int = 1  # the attacker's own model: same architecture, another seed
+    device: str = "cpu"
+    # training
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    # attacks (Linf eps in [0,1] pixel space)
+    attacks: tuple[str, ...] = tuple(ATTACKS)
+    sources: tuple[str, ...] = ("base", "surrogate")
+    n_attack: int = 0  # test images attacked; 0: the whole test split
+    eps: float = 8 / 255
+    eps_list: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 64 / 255)
+    attack_steps: int = 10
+    attack_step_size: float = 2 / 255
+    attack_restarts: int = 1
+    attack_batch_size: int = 128
+    cw_max_iter: int = 20
+    cw_binary_search_steps: int = 3
+    deepfool_max_iter: int = 20
+    uap_max_iter: int = 3
+    # pruning
+    criteria: tuple[str, ...] = tuple(CRITERIA)
+    ratios: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0: the control arm
+    finetune_epochs: int = 1
+    finetune_lr: float = 0.05
+    # NNCF skips every group holding a stride-2 conv unless downsample convs may be pruned: with False, ResNet50
+    # and MobileNetV1 lose only about a quarter of the filters asked for at 0.5. The first conv sees raw pixels
+    # and is cheap, so it stays whole (NNCF's default).
+    prune_first_conv: bool = False
+    prune_downsample_convs: bool = True
+    # deployment
+    latency_iterations: int = 200
+    latency_warmup: int = 20
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    def replace(self, **changes: Any) -> "Profile":
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _check_names(field_name: str, values: tuple[str, ...], valid: list[str]) -> None:
+    if not values:
+        raise UsageError(f"profile field {field_name!r} is empty: give at least one of {', '.join(valid)}")
+    for value in values:
+        if value not in valid:
+            raise UsageError(f"unknown {field_name[:-1] if field_name.endswith('s') else field_name} "
+                             f"{value!r} in profile field {field_name!r}: choose from {', '.join(valid)}")
+    if len(set(values)) != len(values):
+        raise UsageError(f"profile field {field_name!r} repeats a value: {list(values)}")
+
+
+def validate(p: Profile) -> None:
+    from robustness.models import list_models
+
+    if p.dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {p.dataset!r}: choose from {', '.join(DATASETS)}")
+    _check_names("archs", p.archs, list_models())
+    _check_names("attacks", p.attacks, ATTACKS)
+    _check_names("criteria", p.criteria, CRITERIA)
+    _check_names("sources", p.sources, SOURCES)
+    if p.device not in DEVICES:
+        raise UsageError(f"unknown device {p.device!r}: choose from {', '.join(DEVICES)}")
+    if not p.ratios:
+        raise UsageError("profile field 'ratios' is empty: give pruning ratios in [0, 1), e.g. [0, 0.1, 0.5]")
+    for r in p.ratios:
+        if not 0 <= r < 1:
+            raise UsageError(f"pruning ratio {r} is outside [0, 1): a ratio is the fraction of filters removed, "
+                             "such as 0.5; 0 is the control arm (the same fine-tuning, no pruning)")
+    if list(p.ratios) != sorted(set(p.ratios)):
+        raise UsageError(f"pruning ratios must be increasing and distinct (pruning is stepwise): {list(p.ratios)}")
+    for name in ("eps", "attack_step_size"):
+        value = getattr(p, name)
+        if not 0 <= value <= 1:
+            raise UsageError(f"{name} {value} is outside [0, 1]: eps is Linf in [0,1] pixel space, e.g. 8/255")
+    for e in p.eps_list:
+        if not 0 <= e <= 1:
+            raise UsageError(f"eps {e} in eps_list is outside [0, 1]: eps is Linf in [0,1] pixel space")
+    if not 0 < p.width <= 4:
+        raise UsageError(f"width {p.width} is outside (0, 4]: 1.0 is the standard architecture")
+    for name in ("epochs", "batch_size", "attack_steps", "attack_restarts", "attack_batch_size", "cw_max_iter",
+                 "cw_binary_search_steps", "deepfool_max_iter", "uap_max_iter", "latency_iterations"):
+        if getattr(p, name) < 1:
+            raise UsageError(f"profile field {name!r} must be at least 1, got {getattr(p, name)}")
+    for name in ("n_train", "n_test", "n_attack", "finetune_epochs", "latency_warmup", "seed", "surrogate_seed"):
+        if getattr(p, name) < 0:
+            raise UsageError(f"profile field {name!r} must be 0 or more, got {getattr(p, name)}")
+    for name in ("lr", "finetune_lr"):
+        if not getattr(p, name) > 0:
+            raise UsageError(f"profile field {name!r} must be positive, got {getattr(p, name)}")
+    if p.seed == p.surrogate_seed and "surrogate" in p.sources:
+        raise UsageError("surrogate_seed equals seed: the surrogate must be an independently trained model")
+
+
+SMOKE = dict(
+    name="smoke", archs=("resnet50", "vgg19"), width=0.125, n_train=600, n_test=200, epochs=6, lr=0.1,
+    batch_size=32, n_attack=64, attack_steps=5, attack_step_size=3 / 255, cw_max_iter=5, cw_binary_search_steps=1,
+    deepfool_max_iter=5, uap_max_iter=1, criteria=("geometric_median", "l1"), ratios=(0.0, 0.25, 0.5),
+    finetune_epochs=1, finetune_lr=0.05, latency_iterations=30, latency_warmup=5,
+    notes="every code path in minutes (a residual and a plain network); not a measurement",
+)
+DEFAULT = dict(
+    name="default", notes="offline default: scikit-learn digits at 32x32x3, width-reduced models (0.25)",
+)
+CIFAR10_CPU = dict(
+    name="cifar10-cpu", dataset="cifar10", width=0.25, n_train=10000, n_test=1000, epochs=20, n_attack=500,
+    notes="CIFAR-10 on a CPU: width 0.25, 10k training images; needs the CIFAR archive (online or --data-dir)",
+)
+PAPER = dict(
+    name="paper", dataset="cifar10", width=1.0, epochs=200, lr=0.1, batch_size=128, finetune_epochs=10,
+    attack_steps=40, attack_step_size=1 / 255, cw_max_iter=100, cw_binary_search_steps=5,
+    deepfool_max_iter=50, uap_max_iter=10, device="auto",
+    notes="the paper's scale: CIFAR-10 (set dataset=cifar100 for the other half), full width; needs a GPU",
+)
+PRESETS: dict[str, dict[str, Any]] = {p["name"]: p for p in (SMOKE, DEFAULT, CIFAR10_CPU, PAPER)}
+
+
+def list_profiles() -> list[str]:
+    return sorted(PRESETS)
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn TOML or `key=value` text into the field's type, refusing what does not fit."""
+    ftype = {f.name: f.type for f in fields(Profile)}[name]
+    try:
+        if ftype.startswith("tuple[str"):
+            return tuple(str(s).strip() for s in _items(raw))
+        if ftype.startswith("tuple[float"):
+            return tuple(_number(s) for s in _items(raw))
+        if ftype == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("true", "1", "yes"):
+                return True
+            if str(raw).lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(raw)
+        if ftype == "int":
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)
+            return int(raw)
+        if ftype == "float":
+            return _number(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise UsageError(f"profile field {name!r} expects {ftype}, got {raw!r}") from None
+
+
+def _items(raw: Any) -> list[Any]:
+    if isinstance(raw, (list, tuple)):
+        return list(raw)
+    return [s for s in str(raw).split(",") if s.strip()]
+
+
+def _number(raw: Any) -> float:
+    """Numbers may be written as fractions, as eps usually is: `8/255`."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
+    text = str(raw).strip()
+    if "/" in text:
+        num, den = text.split("/", 1)
+        return float(num) / float(den)
+    return float(text)
+
+
+def _apply(base: dict[str, Any], changes: dict[str, Any], origin: str) -> dict[str, Any]:
+    valid = sorted(f.name for f in fields(Profile))
+    out = dict(base)
+    for key, raw in changes.items():
+        if key not in valid:
+            raise UsageError(f"unknown profile field {key!r} in {origin}: valid fields are {', '.join(valid)}")
+        out[key] = _coerce(key, raw)
+    return out
+
+
+def load_profile(name: str = "default", profile_file: str | Path | None = None,
+                 overrides: dict[str, Any] | None = None) -> Profile:
+    """Preset, then the TOML file (which may name its own preset with `profile = ...`), then overrides."""
+    settings: dict[str, Any] = {}
+    file_changes: dict[str, Any] = {}
+    if profile_file is not None:
+        path = Path(profile_file)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"profile file {path} does not exist: give the path of a TOML file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"profile file {path} is not valid TOML ({exc}): fix the line it names") from None
+        name = str(data.pop("profile", name))
+        file_changes = data
+    if name not in PRESETS:
+        raise UsageError(f"unknown profile {name!r}: choose from {', '.join(list_profiles())} "
+                         "or give --profile-file")
+    settings = _apply({}, {k: v for k, v in PRESETS[name].items() if k != "name"}, f"preset {name}")
+    settings["name"] = name
+    if file_changes:
+        settings = _apply(settings, file_changes, f"profile file {profile_file}")
+        settings["name"] = str(file_changes.get("name", f"{name}+{Path(profile_file).stem}"))
+    if overrides:
+        settings = _apply(settings, overrides, "the overrides")
+    return Profile(**settings)
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"override {item!r} is not key=value, e.g. --set epochs=3")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+__all__ = ["Profile", "load_profile", "list_profiles", "parse_overrides", "PRESETS"]

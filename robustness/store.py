@@ -1,0 +1,264 @@
+"""Artifact store: every box of the data flow is built once, kept on disk, and shared by all processes.
+
+Key = sha256 of the canonical JSON of (kind, spec, parent keys, schema version). An artifact is a folder with
+manifest.json (kind, spec, parents, file checksums, library versions, build seconds). Building happens under a
+per-key file lock into a temporary folder that is renamed into place, so a killed build leaves nothing that looks
+whole; checksums are verified on load and a corrupt artifact is moved aside and rebuilt.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from filelock import FileLock
+
+from robustness.errors import CorruptArtifactError, StoreError, UsageError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+log = logging.getLogger("robustness.store")
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ROBUSTNESS_CACHE_DIR", Path.home() / ".cache" / "robustness" / "store"))
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "torchvision", "nncf", "openvino", "adversarial-robustness-toolbox", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+@dataclass(frozen=True)
+class Artifact:
+    key: str
+    kind: str
+    path: Path
+    manifest: dict[str, Any]
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.manifest["spec"]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.manifest.get("info", {})
+
+
+Builder = Callable[[Path], "dict[str, Any] | None"]
+
+
+class Store:
+    def __init__(self, root: Path | str | None = None, run_id: str | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.run_id = run_id or os.environ.get("ROBUSTNESS_RUN_ID") or uuid.uuid4().hex
+        self._verified: dict[str, Artifact] = {}
+        self._prepare()
+
+    def _prepare(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"cache path {self.root} is a file, not a folder: give a folder with --cache-dir "
+                             "or ROBUSTNESS_CACHE_DIR")
+        try:
+            for sub in ("objects", "locks", "tmp", "corrupt"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            probe = self.root / "tmp" / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(f"cache folder {self.root} cannot be written ({exc.strerror or exc}): give a "
+                             "writable folder with --cache-dir or ROBUSTNESS_CACHE_DIR") from None
+
+    # keys and paths
+    @staticmethod
+    def key(kind: str, spec: dict[str, Any], parents: Sequence[Artifact] = ()) -> str:
+        payload = {"kind": kind, "spec": spec, "parents": [p.key for p in parents], "schema": SCHEMA_VERSION}
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+    def path_of(self, kind: str, key: str) -> Path:
+        return self.root / "objects" / kind / key
+
+    # the one entry point
+    def get(self, kind: str, spec: dict[str, Any], parents: Sequence[Artifact], build: Builder,
+            label: str | None = None) -> Artifact:
+        """Return the artifact for (kind, spec, parents), building it once across all processes."""
+        key = self.key(kind, spec, parents)
+        if key in self._verified:
+            return self._verified[key]
+        label = label or f"{kind} {key[:12]}"
+        art = self._load_or_none(kind, key, label)
+        if art is None:
+            lock = FileLock(str(self.root / "locks" / f"{key}.lock"))
+            if lock.is_locked:
+                log.info("waiting for another process building %s", label)
+            with lock:
+                art = self._load_or_none(kind, key, label)  # another process may have built it meanwhile
+                if art is None:
+                    art = self._build(kind, key, spec, parents, build, label)
+                    self._event("built", art)
+                    self._verified[key] = art
+                    return art
+        self._event("cached", art)
+        self._verified[key] = art
+        return art
+
+    def _load_or_none(self, kind: str, key: str, label: str) -> Artifact | None:
+        path = self.path_of(kind, key)
+        if not path.exists():
+            return None
+        try:
+            return self.verify(path, key)
+        except CorruptArtifactError as exc:
+            self._quarantine(path, label, str(exc))
+            return None
+
+    def verify(self, path: Path, key: str | None = None) -> Artifact:
+        """Check the manifest and every file checksum; raise CorruptArtifactError on any mismatch."""
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+            kind, files = manifest["kind"], manifest["files"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CorruptArtifactError(f"manifest unreadable: {exc}") from None
+        if key is not None and manifest.get("key") != key:
+            raise CorruptArtifactError(f"manifest key {manifest.get('key')} does not match folder {key}")
+        for name, digest in files.items():
+            file = path / name
+            if not file.is_file():
+                raise CorruptArtifactError(f"file {name} is missing")
+            if sha256_file(file) != digest:
+                raise CorruptArtifactError(f"file {name} fails its checksum")
+        return Artifact(manifest["key"], kind, path, manifest)
+
+    def _quarantine(self, path: Path, label: str, reason: str) -> None:
+        dest = self.root / "corrupt" / f"{path.name}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
+        lock = FileLock(str(self.root / "locks" / f"{path.name}.lock"))
+        with lock:
+            if path.exists():
+                try:
+                    os.replace(path, dest)
+                except OSError:
+                    shutil.rmtree(path, ignore_errors=True)
+        log.warning("corrupt artifact %s (%s) moved aside to %s; rebuilding", label, reason, dest)
+        self._write_event({"event": "corrupt", "key": path.name, "kind": path.parent.name, "reason": reason})
+
+    def _build(self, kind: str, key: str, spec: dict[str, Any], parents: Sequence[Artifact], build: Builder,
+               label: str) -> Artifact:
+        log.info("building %s", label)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}-", dir=self.root / "tmp"))
+        start = time.perf_counter()
+        try:
+            info = build(tmp) or {}
+            seconds = time.perf_counter() - start
+            files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            manifest = {
+                "kind": kind, "key": key, "schema": SCHEMA_VERSION, "spec": spec,
+                "parents": [{"kind": p.kind, "key": p.key} for p in parents],
+                "files": files, "info": info, "versions": library_versions(),
+                "build_seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False))
+            dest = self.path_of(kind, key)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)  # atomic: the artifact appears whole or not at all
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                raise StoreError(f"cannot write {label} to {self.root} ({exc.strerror}): free space or give "
+                                 "another --cache-dir; earlier artifacts are intact") from None
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.info("built %s in %.1fs", label, seconds)
+        return Artifact(key, kind, dest, manifest)
+
+    # events: lets a run say what it built and what it reused, across xdist workers
+    def _event(self, event: str, art: Artifact) -> None:
+        self._write_event({"event": event, "key": art.key, "kind": art.kind,
+                           "seconds": art.manifest.get("build_seconds") if event == "built" else None})
+
+    def _write_event(self, record: dict[str, Any]) -> None:
+        record = {"run": self.run_id, "pid": os.getpid(), "time": time.time(), **record}
+        try:
+            with open(self.root / "events.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError:
+            pass  # the event log is a report, never a reason to fail a build
+
+    def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        path = self.root / "events.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if run_id is None or rec.get("run") == run_id:
+                out.append(rec)
+        return out
+
+
+# loading payloads: nothing in the cache may run code
+def load_state_dict(path: Path) -> dict[str, Any]:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError / RuntimeError for anything but plain tensors
+        raise CorruptArtifactError(f"{path} is not a plain state dict ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0][:200]})") from None
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as exc:
+        raise CorruptArtifactError(f"{path} holds object arrays or is not an npz ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise CorruptArtifactError(f"{path} cannot be read ({exc})") from None
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1, sort_keys=True, allow_nan=False))

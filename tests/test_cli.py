@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robustness.cli import main
+
+TINY = ["--profile", "smoke", "--stages", "base", "--set", "archs=vgg19", "--set", "epochs=1",
+        "--set", "n_train=64", "--set", "n_test=32"]
+
+
+def test_list_names_every_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "architectures: densenet121 mobilenet_v1 resnet50 vgg19" in out
+    assert "attacks: apgd bim cw deepfool fgsm pgd uap" in out
+    assert "criteria: geometric_median l1 l2" in out
+    assert "profiles: cifar10-cpu default paper smoke" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["build", "--profile", "nope"], "unknown profile 'nope'"),
+    (["build", "--set", "archs=resnet18"], "unknown arch 'resnet18'"),
+    (["build", "--set", "ratios=0.5,1"], "outside [0, 1)"),
+    (["build", "--set", "eps=-1"], "eps -1.0 is outside [0, 1]"),
+    (["build", "--set", "epochs"], "not key=value"),
+    (["build", "--stages", "train"], "unknown stage 'train'"),
+    (["build", "--profile-file", "/nonexistent.toml"], "does not exist"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_exits_2_with_one_line(args, words, capsys, tmp_path):
+    with pytest.raises(SystemExit) if args == ["frobnicate"] else _no_raise():
+        code = main(args + (["--cache-dir", str(tmp_path)] if args[0] == "build" else []))
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1, err
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_cache_path_that_is_a_file_exits_2(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("")
+    assert main(["build", *TINY, "--cache-dir", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_two_builds_started_together_build_each_artifact_once(tmp_path):
+    cmd = [sys.executable, "-m", "robustness", "build", *TINY, "--cache-dir", str(tmp_path)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    built = [e["key"] for e in events if e["event"] == "built"]
+    assert len(built) == len(set(built)) == 3  # dataset, victim and surrogate
+    assert len(list(Path(tmp_path, "objects").rglob("manifest.json"))) == 3
+    assert any("reused" in out and "built 0" not in out for out in outs)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert "built 0 artifacts, reused 3 from the cache" in again.stdout

@@ -1,0 +1,53 @@
+import numpy as np
+import torch
+
+from robustness import pipeline, training
+from robustness.models import create_model
+
+
+def test_training_is_deterministic_on_cpu(smoke_dataset):
+    x, y = pipeline.load_arrays(smoke_dataset, "train")
+    states = []
+    for _ in range(2):
+        model = create_model("mobilenet_v1", 10, 0.125)
+        training.seed_everything(3)
+        model = create_model("mobilenet_v1", 10, 0.125)
+        training.train(model, x[:128], y[:128], epochs=1, batch_size=32, lr=0.05, weight_decay=5e-4, seed=3)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_progress_is_reported_per_epoch(smoke_dataset):
+    x, y = pipeline.load_arrays(smoke_dataset, "train")
+    lines = []
+    training.train(create_model("vgg19", 10, 0.125), x[:64], y[:64], epochs=2, batch_size=32, lr=0.01,
+                   weight_decay=0, seed=0, progress=lines.append, label="vgg")
+    assert [line.split(":")[1].split()[1] for line in lines] == ["1/2", "2/2"]
+
+
+def test_smoke_base_model_learns(smoke_base, smoke_dataset):
+    x, y = pipeline.load_arrays(smoke_dataset, "test")
+    model = smoke_base.load()
+    acc = float((training.predict(model, x) == y).mean())
+    assert acc == smoke_base.artifact.info["clean_accuracy"]
+    assert acc > 0.8, f"smoke base model reaches only {acc:.3f} on {len(y)} digits"
+    assert not model.training
+
+
+def test_checkpoint_that_does_not_fit_is_refused(smoke_base):
+    import pytest
+
+    from robustness.errors import UsageError
+
+    meta = {**smoke_base.meta, "width": smoke_base.meta["width"] * 2}
+    with pytest.raises(UsageError, match="does not fit.*give the architecture, width and class count"):
+        pipeline.build_module(meta, torch.load(smoke_base.weights, weights_only=True), "ckpt")
+    meta = {**smoke_base.meta, "num_classes": 100}
+    with pytest.raises(UsageError, match="does not fit"):
+        pipeline.build_module(meta, torch.load(smoke_base.weights, weights_only=True), "ckpt")
+
+
+def test_predict_keeps_train_mode_and_batches():
+    model = create_model("vgg19", 10, 0.125).train()
+    preds = training.predict(model, np.random.rand(5, 3, 32, 32).astype(np.float32), batch_size=2)
+    assert preds.shape == (5,) and model.training
