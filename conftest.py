@@ -1,6 +1,6 @@
 """Thin: loads the suite's fixture modules and records library versions in pytest-benchmark's machine info."""
 
-pytest_plugins = ["fixtures.options", "fixtures.artifacts"]
+pytest_plugins = ["fixtures.options", "fixtures.artifacts", "fixtures.claims"]
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from robustness import pipeline
-from robustness.profiles import LINF_ATTACKS, Profile
+from robustness.profiles import Profile
 from robustness.store import Store
 
 STAGES = ["base", "attacks", "pruning", "deploy"]
@@ -47,7 +47,7 @@ def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, sta
                     for attack in profile.attacks:
                         pipeline.adversarial_set(store, profile, ds, ref, source, attack, None, progress)
                     if source == "base":
-                        for attack in (a for a in profile.attacks if a in LINF_ATTACKS and a != "uap"):
+                        for attack in profile.curve_attacks:
                             for eps in curve_eps(profile):
                                 pipeline.adversarial_set(store, profile, ds, ref, source, attack, eps, progress)
         elif "base" in stages and "surrogate" in profile.sources:

@@ -318,3 +318,25 @@ def ir_model(store: Store, model: ModelRef, progress: Progress | None = None) ->
         return {**info, "model": model.meta}
 
     return store.get("ir", spec, [model.artifact], build, label=f"IR {model.name}")
+
+
+# predictions --------------------------------------------------------------------------------------------------
+def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """A model's predicted labels on the clean test split (part 'test') or an adversarial set (part 'adv'),
+    cached so that every claim cell and xdist worker scores a model on a set once."""
+    if part not in ("adv", "test"):
+        raise UsageError(f"unknown prediction target {part!r}: choose from adv, test")
+    spec = {"model": model.subdir, "part": part}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        if part == "adv":
+            arrays = load_adversarial(target)
+            x, y = arrays["x_adv"], arrays["y"]
+        else:
+            x, y = load_arrays(target, "test")
+        save_npz(tmp / "predictions.npz", pred=training.predict(model.load(), x).astype(np.int64), y=y)
+        return {}
+
+    art = store.get("predictions", spec, [model.artifact, target], build, label=f"predictions of {model.name}")
+    arrays = load_npz(art.file("predictions.npz"))
+    return arrays["pred"], arrays["y"]

@@ -41,16 +41,17 @@ class Profile:
     # attacks (Linf eps in [0,1] pixel space)
     attacks: tuple[str, ...] = tuple(ATTACKS)
     sources: tuple[str, ...] = ("base", "surrogate")
-    n_attack: int = 0  # test images attacked; 0: the whole test split
+    n_attack: int = 256  # test images attacked (a fixed stratified subset); 0: the whole test split
     eps: float = 8 / 255
     eps_list: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 64 / 255)
+    curve_attacks: tuple[str, ...] = ("fgsm", "pgd")  # security curves over eps_list (Linf attacks only)
     attack_steps: int = 10
     attack_step_size: float = 2 / 255
     attack_restarts: int = 1
     attack_batch_size: int = 128
-    cw_max_iter: int = 20
+    cw_max_iter: int = 10
     cw_binary_search_steps: int = 3
-    deepfool_max_iter: int = 20
+    deepfool_max_iter: int = 10
     uap_max_iter: int = 3
     # pruning
     criteria: tuple[str, ...] = tuple(CRITERIA)
@@ -99,6 +100,10 @@ def validate(p: Profile) -> None:
         raise UsageError(f"unknown dataset {p.dataset!r}: choose from {', '.join(DATASETS)}")
     _check_names("archs", p.archs, list_models())
     _check_names("attacks", p.attacks, ATTACKS)
+    for name in p.curve_attacks:
+        if name not in LINF_ATTACKS or name == "uap":
+            raise UsageError(f"curve attack {name!r} is not an eps-bounded per-image attack: choose from "
+                             "apgd, bim, fgsm, pgd")
     _check_names("criteria", p.criteria, CRITERIA)
     _check_names("sources", p.sources, SOURCES)
     if p.device not in DEVICES:
@@ -136,8 +141,9 @@ def validate(p: Profile) -> None:
 
 SMOKE = dict(
     name="smoke", archs=("resnet50", "vgg19"), width=0.125, n_train=600, n_test=200, epochs=6, lr=0.1,
-    batch_size=32, n_attack=64, attack_steps=5, attack_step_size=3 / 255, cw_max_iter=5, cw_binary_search_steps=1,
-    deepfool_max_iter=5, uap_max_iter=1, criteria=("geometric_median", "l1"), ratios=(0.0, 0.25, 0.5),
+    batch_size=32, n_attack=64, curve_attacks=("pgd",), attack_steps=5, attack_step_size=3 / 255, cw_max_iter=5,
+    cw_binary_search_steps=1, deepfool_max_iter=5, uap_max_iter=1, criteria=("geometric_median", "l1"),
+    ratios=(0.0, 0.25, 0.5),
     finetune_epochs=1, finetune_lr=0.05, latency_iterations=30, latency_warmup=5,
     notes="every code path in minutes (a residual and a plain network); not a measurement",
 )
@@ -149,7 +155,8 @@ CIFAR10_CPU = dict(
     notes="CIFAR-10 on a CPU: width 0.25, 10k training images; needs the CIFAR archive (online or --data-dir)",
 )
 PAPER = dict(
-    name="paper", dataset="cifar10", width=1.0, epochs=200, lr=0.1, batch_size=128, finetune_epochs=10,
+    name="paper", dataset="cifar10", width=1.0, epochs=200, lr=0.1, batch_size=128, finetune_epochs=10, n_attack=0,
+    curve_attacks=("apgd", "bim", "fgsm", "pgd"),
     attack_steps=40, attack_step_size=1 / 255, cw_max_iter=100, cw_binary_search_steps=5,
     deepfool_max_iter=50, uap_max_iter=10, device="auto",
     notes="the paper's scale: CIFAR-10 (set dataset=cifar100 for the other half), full width; needs a GPU",

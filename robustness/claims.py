@@ -1,0 +1,199 @@
+"""Claims: the paper's claims as data, the grid cells each applies to, and the measurement behind a verdict.
+
+A verdict is one of: `reproduced` (the 95% interval lies inside the bound), `consistent` (the measured value is
+inside the bound but the interval is too wide to show it), `not reproduced` (the measured value is outside).
+Only `not reproduced` fails a claim test; the report shows all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from robustness import metrics, pipeline
+from robustness.profiles import Profile
+from robustness.store import Artifact, Store
+
+PAPER = "Benchmarking Adversarial Robustness of Compressed Deep Learning Models (arXiv 2308.08160)"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    metric: str
+    comparison: str  # "abs_le": |value| <= bound; "ge": value >= bound; "within": lo <= value <= hi
+    bound: float | tuple[float, float]
+    axes: tuple[str, ...]
+    scope: str
+    threat_model: str
+    sentence: str
+    why_bound: str = ""
+    expected_failures: dict[str, str] = field(default_factory=dict)  # cell id -> measured reason (strict xfail)
+
+
+CLAIMS: list[Claim] = sorted([
+    Claim("adv_within_1pp", "adversarial accuracy of the pruned model minus the base model's, on the same images",
+          "abs_le", 0.01, ("source", "dataset", "arch", "criterion", "ratio", "attack"),
+          "every architecture, criterion, ratio up to 0.5 and attack; examples crafted on a surrogate",
+          "surrogate: crafted on an independently trained model of the same architecture; base and pruned "
+          "victims both face them as transfer (the paper's threat model)",
+          "pruning up to 50% keeps adversarial accuracy within +-1 percentage point of the base model"),
+    Claim("adv_within_1pp_whitebox_base", "adversarial accuracy of the pruned model minus the base model's, on "
+          "examples crafted white-box on the base model", "abs_le", 0.01,
+          ("source", "dataset", "arch", "criterion", "ratio", "attack"),
+          "every architecture, criterion, ratio up to 0.5 and attack; examples crafted on the victim's base model",
+          "base: white-box on the victim's base model, so the pruned model faces a transfer attack",
+          "pruning up to 50% keeps adversarial accuracy within +-1 percentage point of the base model"),
+    Claim("clean_within_2pp", "clean accuracy of the pruned model minus the base model's", "abs_le", 0.02,
+          ("dataset", "arch", "criterion", "ratio"), "every architecture, criterion and ratio up to 0.5",
+          "none (clean test set)", "pruned models stay within 1-2 points of the base model's clean accuracy",
+          "the paper's upper figure, 2 points"),
+    Claim("ir_size_cut_66", "1 - pruned IR bytes / base IR bytes at ratio 0.5", "within", (0.56, 0.76),
+          ("dataset", "arch", "criterion"), "every architecture and criterion at ratio 0.5", "none",
+          "model size drops by about 66% at 50% pruning",
+          "+-10 points around 66%: removing half the filters of two consecutive layers removes 3/4 of the weights "
+          "between them, layers kept whole (first conv, classifier) remove less, and the mix depends on the "
+          "architecture"),
+    Claim("criteria_comparable", "largest minus smallest adversarial accuracy across the pruning criteria",
+          "abs_le", 0.02, ("source", "dataset", "arch", "ratio", "attack"),
+          "every architecture, ratio up to 0.5 and attack, surrogate-crafted examples",
+          "surrogate", "the L1, L2 and geometric-median criteria give comparable robustness",
+          "2 points: twice the paper's +-1 point tolerance for one comparison"),
+], key=lambda c: c.id)
+
+CLAIM_SOURCES = {"adv_within_1pp": "surrogate", "adv_within_1pp_whitebox_base": "base",
+                 "criteria_comparable": "surrogate"}
+
+
+def get_claim(claim_id: str) -> Claim:
+    for claim in CLAIMS:
+        if claim.id == claim_id:
+            return claim
+    raise KeyError(claim_id)
+
+
+def claim_ratios(profile: Profile) -> list[float]:
+    return [r for r in profile.ratios if 0 < r <= 0.5]
+
+
+def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
+    """The grid cells a claim applies to under a profile, in a fixed order."""
+    source = CLAIM_SOURCES.get(claim.id)
+    if source is not None and source not in profile.sources:
+        return []
+    values: dict[str, list[Any]] = {
+        "source": [source], "dataset": [profile.dataset], "arch": list(profile.archs),
+        "criterion": list(profile.criteria), "ratio": claim_ratios(profile), "attack": list(profile.attacks)}
+    if claim.id == "ir_size_cut_66":
+        values["ratio"] = [0.5] if 0.5 in profile.ratios else []
+    if claim.id == "criteria_comparable" and len(profile.criteria) < 2:
+        return []
+    out: list[dict[str, Any]] = [{}]
+    for axis in claim.axes:
+        out = [{**c, axis: v} for c in out for v in values[axis]]
+    if claim.id == "ir_size_cut_66":
+        out = [{**c, "ratio": 0.5} for c in out] if values["ratio"] else []
+    return out
+
+
+def cell_id(claim: Claim, cell: dict[str, Any]) -> str:
+    return "-".join(f"{cell[a]:g}" if isinstance(cell[a], float) else str(cell[a])
+                    for a in (*claim.axes, *(["ratio"] if "ratio" in cell and "ratio" not in claim.axes else [])))
+
+
+def verdict(claim: Claim, value: float, lo: float, hi: float) -> str:
+    if claim.comparison == "abs_le":
+        b = float(claim.bound)
+        if abs(value) > b:
+            return "not reproduced"
+        return "reproduced" if -b <= lo and hi <= b else "consistent"
+    if claim.comparison == "ge":
+        if value < float(claim.bound):
+            return "not reproduced"
+        return "reproduced" if lo >= float(claim.bound) else "consistent"
+    lo_b, hi_b = claim.bound  # "within"
+    if not lo_b <= value <= hi_b:
+        return "not reproduced"
+    return "reproduced" if lo_b <= lo and hi <= hi_b else "consistent"
+
+
+# measurements -------------------------------------------------------------------------------------------------
+def _correct(store: Store, model: pipeline.ModelRef, target: Artifact, part: str) -> np.ndarray:
+    preds, y = pipeline.predictions(store, model, target, part)
+    return preds == y
+
+
+def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, ds: Artifact) -> dict[str, Any]:
+    """Measure one claim cell; return a results.json record with the verdict."""
+    arch = cell["arch"]
+    base = pipeline.base_model(store, profile, ds, arch)
+    record: dict[str, Any] = {"claim": claim.id, "cell": cell_id(claim, cell), "profile": profile.name,
+                              "dataset": profile.dataset, "arch": arch, "criterion": cell.get("criterion"),
+                              "ratio": cell.get("ratio"), "attack": cell.get("attack"),
+                              "source": cell.get("source"), "threat_model": claim.threat_model,
+                              "metric": claim.metric, "comparison": claim.comparison, "bound": claim.bound,
+                              "paper": claim.sentence}
+    if claim.id in ("adv_within_1pp", "adv_within_1pp_whitebox_base"):
+        pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
+        control = pipeline.control_model(store, profile, ds, base, cell["ratio"])
+        src = pipeline.attack_source_model(store, profile, ds, arch, cell["source"])
+        adv = pipeline.adversarial_set(store, profile, ds, src, cell["source"], cell["attack"])
+        b, p, c = (_correct(store, m, adv, "adv") for m in (base, pruned, control))
+        diff = metrics.paired_difference(b, p)
+        vs_control = metrics.paired_difference(c, p)
+        record.update(eps=adv.spec["eps"], n=int(b.size), base=metrics.accuracy(b).to_dict(),
+                      pruned=metrics.accuracy(p).to_dict(), control=metrics.accuracy(c).to_dict(),
+                      value=diff.value, interval=[diff.lo, diff.hi], difference=diff.to_dict(),
+                      pruned_minus_control=vs_control.to_dict(),
+                      compared=f"{pruned.name} vs {base.name} on {b.size} {cell['attack']} examples crafted on "
+                               f"{src.name} ({cell['source']})")
+    elif claim.id == "clean_within_2pp":
+        pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
+        b, p = (_correct(store, m, ds, "test") for m in (base, pruned))
+        diff = metrics.paired_difference(b, p)
+        record.update(n=int(b.size), base=metrics.accuracy(b).to_dict(), pruned=metrics.accuracy(p).to_dict(),
+                      value=diff.value, interval=[diff.lo, diff.hi], difference=diff.to_dict(),
+                      compared=f"{pruned.name} vs {base.name} on {b.size} clean test images")
+    elif claim.id == "ir_size_cut_66":
+        pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
+        base_ir, pruned_ir = pipeline.ir_model(store, base), pipeline.ir_model(store, pruned)
+        cut = 1 - pruned_ir.info["bin_bytes"] / base_ir.info["bin_bytes"]
+        record.update(n=1, value=cut, interval=[cut, cut], base_bytes=base_ir.info["bin_bytes"],
+                      pruned_bytes=pruned_ir.info["bin_bytes"],
+                      compared=f"OpenVINO FP32 IR of {pruned.name} vs {base.name} (exact byte counts)")
+    elif claim.id == "criteria_comparable":
+        src = pipeline.attack_source_model(store, profile, ds, arch, cell["source"])
+        adv = pipeline.adversarial_set(store, profile, ds, src, cell["source"], cell["attack"])
+        per = {c: _correct(store, pipeline.pruned_model(store, profile, ds, base, c, cell["ratio"]), adv, "adv")
+               for c in profile.criteria}
+        accs = {c: float(v.mean()) for c, v in per.items()}
+        hi_c, lo_c = max(accs, key=accs.get), min(accs, key=accs.get)
+        diff = metrics.paired_difference(per[lo_c], per[hi_c])
+        record.update(eps=adv.spec["eps"], n=int(per[hi_c].size), value=diff.value, interval=[diff.lo, diff.hi],
+                      accuracies={c: metrics.accuracy(v).to_dict() for c, v in per.items()},
+                      difference=diff.to_dict(),
+                      compared=f"{hi_c} vs {lo_c} pruned {arch} at {cell['ratio']:g} on {per[hi_c].size} "
+                               f"{cell['attack']} examples crafted on {src.name}")
+    else:
+        raise KeyError(f"no measurement for claim {claim.id!r}")
+    record["verdict"] = verdict(claim, record["value"], *record["interval"])
+    record["message"] = message(claim, record)
+    return record
+
+
+def message(claim: Claim, rec: dict[str, Any]) -> str:
+    value, (lo, hi) = rec["value"], rec["interval"]
+    if claim.comparison == "within":
+        bound = f"in [{100 * claim.bound[0]:.0f}%, {100 * claim.bound[1]:.0f}%]"
+        measured = f"{100 * value:.1f}%"
+    else:
+        bound = f"{'|d| <=' if claim.comparison == 'abs_le' else '>='} {100 * float(claim.bound):.1f} pp"
+        measured = f"{100 * value:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}] (95% paired bootstrap)"
+    return f"{claim.id}[{rec['cell']}]: {rec['verdict']}: measured {measured}, bound {bound}, n={rec['n']}; " \
+           f"compared {rec['compared']}"
+
+
+def claim_table() -> list[dict[str, Any]]:
+    return [asdict(c) for c in CLAIMS]

@@ -1,0 +1,51 @@
+"""The paper's claims, one test per claim and grid cell: `pytest -m claims -n 4`."""
+
+import pytest
+
+from robustness import claims
+
+pytestmark = pytest.mark.claims
+
+
+def pytest_generate_tests(metafunc):
+    if "claim_cell" not in metafunc.fixturenames:
+        return
+    from fixtures.options import PROFILE_KEY
+
+    profile = metafunc.config.stash[PROFILE_KEY]
+    claim = claims.get_claim(metafunc.function.__name__.removeprefix("test_"))
+    cells = claims.cells(claim, profile)
+    params = []
+    for cell in cells:
+        cid = claims.cell_id(claim, cell)
+        reason = claim.expected_failures.get(cid)
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        params.append(pytest.param(cell, id=cid, marks=marks))
+    metafunc.parametrize("claim_cell", params)
+
+
+def _check(claim_id, claim_cell, store, profile, dataset, record_claim):
+    claim = claims.get_claim(claim_id)
+    record = claims.measure(claim, claim_cell, store, profile, dataset)
+    record_claim(record)
+    assert record["verdict"] != "not reproduced", record["message"]
+
+
+def test_adv_within_1pp(claim_cell, store, profile, dataset, record_claim):
+    _check("adv_within_1pp", claim_cell, store, profile, dataset, record_claim)
+
+
+def test_adv_within_1pp_whitebox_base(claim_cell, store, profile, dataset, record_claim):
+    _check("adv_within_1pp_whitebox_base", claim_cell, store, profile, dataset, record_claim)
+
+
+def test_clean_within_2pp(claim_cell, store, profile, dataset, record_claim):
+    _check("clean_within_2pp", claim_cell, store, profile, dataset, record_claim)
+
+
+def test_ir_size_cut_66(claim_cell, store, profile, dataset, record_claim):
+    _check("ir_size_cut_66", claim_cell, store, profile, dataset, record_claim)
+
+
+def test_criteria_comparable(claim_cell, store, profile, dataset, record_claim):
+    _check("criteria_comparable", claim_cell, store, profile, dataset, record_claim)

@@ -1,0 +1,64 @@
+"""The claim machinery on the smoke profile: cells, ids, verdicts and records (not the claims' verdicts)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from robustness import claims, metrics, report
+
+
+def test_claims_are_sorted_data_with_their_sentences():
+    ids = [c.id for c in claims.CLAIMS]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(c.sentence and c.threat_model and c.axes for c in claims.CLAIMS)
+
+
+def test_cells_and_readable_ids(smoke):
+    claim = claims.get_claim("adv_within_1pp")
+    cells = claims.cells(claim, smoke)
+    assert len(cells) == len(smoke.archs) * len(smoke.criteria) * 2 * len(smoke.attacks)  # ratios 0.25, 0.5
+    assert "surrogate-digits-resnet50-l1-0.5-pgd" in {claims.cell_id(claim, c) for c in cells}
+    size = claims.get_claim("ir_size_cut_66")
+    assert {claims.cell_id(size, c) for c in claims.cells(size, smoke)} >= {"digits-vgg19-l1-0.5"}
+    assert claims.cells(claim, smoke.replace(sources=("base",))) == []
+
+
+@pytest.mark.parametrize("claim_id, value, interval, expected", [
+    ("adv_within_1pp", 0.004, (-0.008, 0.009), "reproduced"),
+    ("adv_within_1pp", 0.004, (-0.03, 0.04), "consistent"),
+    ("adv_within_1pp", -0.02, (-0.03, -0.01), "not reproduced"),
+    ("ir_size_cut_66", 0.66, (0.66, 0.66), "reproduced"),
+    ("ir_size_cut_66", 0.50, (0.50, 0.50), "not reproduced"),
+])
+def test_verdicts(claim_id, value, interval, expected):
+    assert claims.verdict(claims.get_claim(claim_id), value, *interval) == expected
+
+
+def test_paired_difference_is_paired():
+    rng = np.random.default_rng(0)
+    a = rng.random(400) < 0.5
+    b = a.copy()
+    b[:4] = True  # four images flip to correct: +1 pp exactly
+    d = metrics.paired_difference(a, b)
+    assert d.value == pytest.approx((b.sum() - a.sum()) / 400)
+    assert d.lo <= d.value <= d.hi and d.hi - d.lo < 0.03  # far narrower than two independent intervals
+    acc = metrics.accuracy(a)
+    assert acc.lo < acc.value < acc.hi and acc.n == 400
+
+
+@pytest.mark.parametrize("claim_id", [c.id for c in claims.CLAIMS])
+def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_dataset, tmp_path):
+    claim = claims.get_claim(claim_id)
+    cell = next(c for c in claims.cells(claim, smoke) if c["arch"] == smoke.archs[0] and c.get("ratio", 0.5) == 0.5
+                and c.get("attack", "fgsm") == "fgsm")
+    rec = claims.measure(claim, cell, store, smoke, smoke_dataset)
+    assert rec["verdict"] in report.VERDICTS
+    assert rec["n"] >= 1 and rec["interval"][0] <= rec["value"] <= rec["interval"][1]
+    assert rec["profile"] == "smoke" and rec["compared"] in rec["message"] and str(rec["n"]) in rec["message"]
+    if "attack" in cell and claim_id != "criteria_comparable":
+        assert "pruned_minus_control" in rec and rec["n"] == smoke.n_attack
+    out = report.write([rec], tmp_path, smoke.to_dict())
+    data = json.loads((out / "results.json").read_text())
+    assert data["records"][0]["cell"] == rec["cell"] and data["profile"]["name"] == "smoke"
+    assert rec["cell"] in (out / "report.md").read_text()
