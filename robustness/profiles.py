@@ -140,7 +140,7 @@ def validate(p: Profile) -> None:
 
 
 SMOKE = dict(
-    name="smoke", archs=("resnet50", "vgg19"), width=0.125, n_train=600, n_test=200, epochs=6, lr=0.1,
+    name="smoke", archs=("resnet50", "vgg19"), width=0.125, n_train=600, n_test=200, epochs=8, lr=0.1,
     batch_size=32, n_attack=64, curve_attacks=("pgd",), attack_steps=5, attack_step_size=3 / 255, cw_max_iter=5,
     cw_binary_search_steps=1, deepfool_max_iter=5, uap_max_iter=1, criteria=("geometric_median", "l1"),
     ratios=(0.0, 0.25, 0.5),

@@ -47,9 +47,10 @@ def write(records: list[dict[str, Any]], out: Path, profile: dict[str, Any]) -> 
     for row in summary(records):
         lines.append(f"| {row['claim']} | {row['cells']} | {row['reproduced']} | {row['consistent']} | "
                      f"{row['not reproduced']} | {_pct(row['min'])} .. {_pct(row['max'])} |")
-    lines += ["", "`reproduced`: the 95% interval lies inside the bound; `consistent`: the measured value does but "
-              "the interval is wider; `not reproduced`: the measured value lies outside the bound.", "",
-              "## Every cell", "", "| claim | cell | n | measured | 95% interval | verdict |", "|---|---|---|---|---|---|"]
+    lines += ["", "`reproduced`: the 95% interval lies inside the bound; `consistent`: the measured value does "
+              "but the interval is wider; `not reproduced`: the measured value lies outside the bound.", "",
+              "## Every cell", "", "| claim | cell | n | measured | 95% interval | verdict |",
+              "|---|---|---|---|---|---|"]
     for r in records:
         lo, hi = r["interval"]
         lines.append(f"| {r['claim']} | {r['cell']} | {r['n']} | {_pct(r['value'])} | "

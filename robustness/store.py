@@ -82,8 +82,9 @@ Builder = Callable[[Path], "dict[str, Any] | None"]
 
 
 class Store:
-    def __init__(self, root: Path | str | None = None, run_id: str | None = None) -> None:
+    def __init__(self, root: Path | str | None = None, run_id: str | None = None, rebuild: bool = False) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.rebuild = rebuild  # build every artifact this run asks for once more, even if cached
         self.run_id = run_id or os.environ.get("ROBUSTNESS_RUN_ID") or uuid.uuid4().hex
         self._verified: dict[str, Artifact] = {}
         self._prepare()
@@ -119,12 +120,14 @@ class Store:
         if key in self._verified:
             return self._verified[key]
         label = label or f"{kind} {key[:12]}"
-        art = self._load_or_none(kind, key, label)
+        art = None if self.rebuild else self._load_or_none(kind, key, label)
         if art is None:
             lock = FileLock(str(self.root / "locks" / f"{key}.lock"))
             if lock.is_locked:
                 log.info("waiting for another process building %s", label)
             with lock:
+                if self.rebuild and not self._built_in_this_run(key):
+                    self._set_aside(kind, key, "replaced")
                 art = self._load_or_none(kind, key, label)  # another process may have built it meanwhile
                 if art is None:
                     art = self._build(kind, key, spec, parents, build, label)
@@ -161,6 +164,17 @@ class Store:
             if sha256_file(file) != digest:
                 raise CorruptArtifactError(f"file {name} fails its checksum")
         return Artifact(manifest["key"], kind, path, manifest)
+
+    def _built_in_this_run(self, key: str) -> bool:
+        return any(e["key"] == key and e["event"] == "built" for e in self.events(self.run_id))
+
+    def _set_aside(self, kind: str, key: str, folder: str) -> None:
+        """Move an artifact out of objects/ (never deleted: a rebuild that fails leaves the old one there)."""
+        path = self.path_of(kind, key)
+        if path.exists():
+            dest = self.root / folder / f"{key}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
 
     def _quarantine(self, path: Path, label: str, reason: str) -> None:
         dest = self.root / "corrupt" / f"{path.name}-{int(time.time())}-{uuid.uuid4().hex[:6]}"

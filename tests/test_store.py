@@ -189,3 +189,13 @@ def test_a_killed_build_leaves_no_artifact_that_looks_whole(tmp_path):
     assert not Store(tmp_path).path_of("thing", key).exists()
     art = Store(tmp_path).get("thing", {"a": 9}, [], _build_payload)  # the lock died with the process
     assert art.info == {"answer": 42}
+
+
+def test_rebuild_builds_once_per_run_and_keeps_the_old_copy(tmp_path):
+    first = _get(Store(tmp_path))
+    store = Store(tmp_path, run_id="again", rebuild=True)
+    second = _get(store)
+    third = _get(Store(tmp_path, run_id="again", rebuild=True))  # another worker of the same run
+    assert second.key == third.key == first.key
+    assert [e["event"] for e in store.events("again")] == ["built", "cached"]
+    assert len(list((tmp_path / "replaced").iterdir())) == 1

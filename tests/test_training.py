@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from robustness import pipeline, training
 from robustness.models import create_model
+from robustness.profiles import load_profile
 
 
 def test_training_is_deterministic_on_cpu(smoke_dataset):
@@ -30,13 +32,12 @@ def test_smoke_base_model_learns(smoke_base, smoke_dataset):
     model = smoke_base.load()
     acc = float((training.predict(model, x) == y).mean())
     assert acc == smoke_base.artifact.info["clean_accuracy"]
-    assert acc > 0.8, f"smoke base model reaches only {acc:.3f} on {len(y)} digits"
+    # smoke proves the code path; the accuracy bar is on the default profile (test_default_base_models_reach_95)
+    assert acc > 0.6, f"smoke base model reaches only {acc:.3f} on {len(y)} digits (chance is 0.1)"
     assert not model.training
 
 
 def test_checkpoint_that_does_not_fit_is_refused(smoke_base):
-    import pytest
-
     from robustness.errors import UsageError
 
     meta = {**smoke_base.meta, "width": smoke_base.meta["width"] * 2}
@@ -51,3 +52,14 @@ def test_predict_keeps_train_mode_and_batches():
     model = create_model("vgg19", 10, 0.125).train()
     preds = training.predict(model, np.random.rand(5, 3, 32, 32).astype(np.float32), batch_size=2)
     assert preds.shape == (5,) and model.training
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", load_profile("default").archs)
+def test_default_base_models_reach_95(store, arch):
+    default = load_profile("default")
+    ds = pipeline.dataset(store, default)
+    ref = pipeline.base_model(store, default, ds, arch)
+    x, y = pipeline.load_arrays(ds, "test")
+    acc = float((training.predict(ref.load(), x) == y).mean())
+    assert acc >= 0.95, f"default {arch} reaches {acc:.4f} clean accuracy on {len(y)} digits"
