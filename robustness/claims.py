@@ -56,6 +56,17 @@ CLAIMS: list[Claim] = sorted([
           "+-10 points around 66%: removing half the filters of two consecutive layers removes 3/4 of the weights "
           "between them, layers kept whole (first conv, classifier) remove less, and the mix depends on the "
           "architecture"),
+    Claim("latency_gain_8pct", "1 - median pruned latency / median base latency, OpenVINO CPU, batch 1, at 0.5",
+          "ge", 0.08, ("dataset", "arch", "criterion"), "every architecture and criterion at ratio 0.5", "none",
+          "inference latency improves by 8-10% at 50% pruning",
+          "the paper's lower figure; the measured gain is reported whatever it is"),
+    Claim("transfer_consistent", "Spearman correlation, over ordered pairs of different architectures, between "
+          "the transfer accuracy of base targets and of pruned targets (ratio 0.5)", "ge", 0.8,
+          ("source", "dataset", "criterion", "attack"),
+          "every criterion and attack, examples crafted white-box on each architecture's base model; needs three "
+          "or more architectures", "base: crafted on one architecture's base model, evaluated on the others",
+          "transferability patterns of base and pruned models are consistent",
+          "0.8: a strong rank agreement; the paper gives no number"),
     Claim("criteria_comparable", "largest minus smallest adversarial accuracy across the pruning criteria",
           "abs_le", 0.02, ("source", "dataset", "arch", "ratio", "attack"),
           "every architecture, ratio up to 0.5 and attack, surrogate-crafted examples",
@@ -64,7 +75,10 @@ CLAIMS: list[Claim] = sorted([
 ], key=lambda c: c.id)
 
 CLAIM_SOURCES = {"adv_within_1pp": "surrogate", "adv_within_1pp_whitebox_base": "base",
-                 "criteria_comparable": "surrogate"}
+                 "criteria_comparable": "surrogate", "transfer_consistent": "base"}
+
+
+AT_HALF = ("ir_size_cut_66", "latency_gain_8pct")  # claims the paper states at 50% pruning
 
 
 def get_claim(claim_id: str) -> Claim:
@@ -86,14 +100,16 @@ def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     values: dict[str, list[Any]] = {
         "source": [source], "dataset": [profile.dataset], "arch": list(profile.archs),
         "criterion": list(profile.criteria), "ratio": claim_ratios(profile), "attack": list(profile.attacks)}
-    if claim.id == "ir_size_cut_66":
+    if claim.id in AT_HALF:
         values["ratio"] = [0.5] if 0.5 in profile.ratios else []
     if claim.id == "criteria_comparable" and len(profile.criteria) < 2:
+        return []
+    if claim.id == "transfer_consistent" and (len(profile.archs) < 3 or 0.5 not in profile.ratios):
         return []
     out: list[dict[str, Any]] = [{}]
     for axis in claim.axes:
         out = [{**c, axis: v} for c in out for v in values[axis]]
-    if claim.id == "ir_size_cut_66":
+    if claim.id in AT_HALF:
         out = [{**c, "ratio": 0.5} for c in out] if values["ratio"] else []
     return out
 
@@ -127,8 +143,8 @@ def _correct(store: Store, model: pipeline.ModelRef, target: Artifact, part: str
 
 def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, ds: Artifact) -> dict[str, Any]:
     """Measure one claim cell; return a results.json record with the verdict."""
-    arch = cell["arch"]
-    base = pipeline.base_model(store, profile, ds, arch)
+    arch = cell.get("arch", "all")
+    base = pipeline.base_model(store, profile, ds, arch) if arch != "all" else None
     record: dict[str, Any] = {"claim": claim.id, "cell": cell_id(claim, cell), "profile": profile.name,
                               "dataset": profile.dataset, "arch": arch, "criterion": cell.get("criterion"),
                               "ratio": cell.get("ratio"), "attack": cell.get("attack"),
@@ -163,6 +179,22 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
         record.update(n=1, value=cut, interval=[cut, cut], base_bytes=base_ir.info["bin_bytes"],
                       pruned_bytes=pruned_ir.info["bin_bytes"],
                       compared=f"OpenVINO FP32 IR of {pruned.name} vs {base.name} (exact byte counts)")
+    elif claim.id == "latency_gain_8pct":
+        from robustness import deploy
+
+        pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
+        runners = {"base": deploy.Runner(pipeline.ir_model(store, base).file("model.xml"), latency=True),
+                   "pruned": deploy.Runner(pipeline.ir_model(store, pruned).file("model.xml"), latency=True)}
+        x1 = pipeline.load_arrays(ds, "test")[0][:1]
+        times = deploy.alternating_latency(runners, x1, profile.latency_iterations, profile.latency_warmup)
+        gain = metrics.latency_gain(np.array(times["base"]), np.array(times["pruned"]))
+        record.update(n=gain.n, value=gain.value, interval=[gain.lo, gain.hi],
+                      base_median_ms=1000 * float(np.median(times["base"])),
+                      pruned_median_ms=1000 * float(np.median(times["pruned"])),
+                      compared=f"OpenVINO CPU latency (batch 1, latency hint, {profile.latency_warmup} warm-up runs "
+                               f"excluded) of {pruned.name} vs {base.name}, {gain.n} alternating pairs")
+    elif claim.id == "transfer_consistent":
+        record.update(transfer(cell, store, profile, ds))
     elif claim.id == "criteria_comparable":
         src = pipeline.attack_source_model(store, profile, ds, arch, cell["source"])
         adv = pipeline.adversarial_set(store, profile, ds, src, cell["source"], cell["attack"])
@@ -183,11 +215,50 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
     return record
 
 
+def transfer(cell: dict[str, Any], store: Store, profile: Profile, ds: Artifact, resamples: int = 1000,
+             seed: int = 0) -> dict[str, Any]:
+    """Transfer matrices (source arch x target arch) for base and pruned targets, and their rank agreement.
+
+    Every set holds the same test images, so the interval resamples images jointly across all pairs."""
+    archs = list(profile.archs)
+    bases = {a: pipeline.base_model(store, profile, ds, a) for a in archs}
+    pruned = {a: pipeline.pruned_model(store, profile, ds, bases[a], cell["criterion"], 0.5) for a in archs}
+    pairs, base_ok, pruned_ok = [], [], []
+    for src in archs:
+        adv = pipeline.adversarial_set(store, profile, ds, bases[src], "base", cell["attack"])
+        for tgt in archs:
+            if tgt != src:
+                pairs.append((src, tgt))
+                base_ok.append(_correct(store, bases[tgt], adv, "adv"))
+                pruned_ok.append(_correct(store, pruned[tgt], adv, "adv"))
+    b, p = np.array(base_ok), np.array(pruned_ok)  # pairs x images
+    rho = metrics.spearman(list(b.mean(1)), list(p.mean(1)))
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(resamples):
+        idx = rng.integers(0, b.shape[1], b.shape[1])
+        boot.append(metrics.spearman(list(b[:, idx].mean(1)), list(p[:, idx].mean(1))))
+    boot = np.array([x for x in boot if np.isfinite(x)])
+    lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if boot.size else (rho, rho)
+    matrix = {f"{s}->{t}": {"base": float(bb.mean()), "pruned": float(pp.mean())}
+              for (s, t), bb, pp in zip(pairs, b, p)}
+    return {"n": int(b.shape[1]), "value": rho, "interval": [lo, hi], "transfer": matrix,
+            "eps": profile.eps,
+            "compared": f"transfer accuracy of base vs {cell['criterion']}-0.5 pruned targets over {len(pairs)} "
+                        f"architecture pairs, {b.shape[1]} {cell['attack']} examples each (crafted on each base)"}
+
+
 def message(claim: Claim, rec: dict[str, Any]) -> str:
     value, (lo, hi) = rec["value"], rec["interval"]
     if claim.comparison == "within":
         bound = f"in [{100 * claim.bound[0]:.0f}%, {100 * claim.bound[1]:.0f}%]"
         measured = f"{100 * value:.1f}%"
+    elif claim.id == "transfer_consistent":
+        bound = f"rho >= {float(claim.bound):.2f}"
+        measured = f"rho {value:.3f} [{lo:.3f}, {hi:.3f}] (95% bootstrap over images)"
+    elif claim.id == "latency_gain_8pct":
+        bound = f">= {100 * float(claim.bound):.0f}%"
+        measured = f"{100 * value:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] (95% paired bootstrap)"
     else:
         bound = f"{'|d| <=' if claim.comparison == 'abs_le' else '>='} {100 * float(claim.bound):.1f} pp"
         measured = f"{100 * value:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}] (95% paired bootstrap)"

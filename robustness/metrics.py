@@ -82,3 +82,18 @@ def spearman(x: list[float], y: list[float]) -> float:
     if len(x) < 3:
         return float("nan")
     return float(stats.spearmanr(x, y).statistic)
+
+
+def latency_gain(base_seconds: np.ndarray, pruned_seconds: np.ndarray, seed: int = 0,
+                 resamples: int = 2000) -> Estimate:
+    """1 - median(pruned) / median(base) over alternating timings; the interval resamples the pairs."""
+    b = np.asarray(base_seconds, dtype=np.float64)
+    p = np.asarray(pruned_seconds, dtype=np.float64)
+
+    def gain(bb, pp, axis=-1):
+        return 1 - np.median(pp, axis=axis) / np.median(bb, axis=axis)
+
+    value = float(gain(b, p))
+    res = stats.bootstrap((b, p), gain, paired=True, vectorized=True, confidence_level=CONFIDENCE,
+                          n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed))
+    return Estimate(value, float(res.confidence_interval.low), float(res.confidence_interval.high), int(b.size))

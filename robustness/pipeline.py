@@ -28,6 +28,13 @@ def _say(progress: Progress | None) -> Progress:
     return progress if progress is not None else log.info
 
 
+def _threaded(profile: Profile, build: Callable[[Path], dict[str, Any]]) -> Callable[[Path], dict[str, Any]]:
+    def run(tmp: Path) -> dict[str, Any]:
+        with training.torch_threads(profile.threads):
+            return build(tmp)
+    return run
+
+
 # split --------------------------------------------------------------------------------------------------------
 def dataset(store: Store, profile: Profile, data_dir: Path | None = None,
             progress: Progress | None = None) -> Artifact:
@@ -102,7 +109,8 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     meta = model_meta(profile, ds, arch)
     spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
             "batch_size": profile.batch_size, "lr": profile.lr, "weight_decay": profile.weight_decay,
-            "seed": seed, "flip": profile.dataset != "digits", "device": profile.device}
+            "seed": seed, "flip": profile.dataset != "digits", "device": profile.device,
+            "threads": profile.threads}
 
     def build(tmp: Path) -> dict[str, Any]:
         x, y = load_arrays(ds, "train")
@@ -121,7 +129,7 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
         return {**meta, "role": role, "seed": seed, "clean_accuracy": acc, "n_test": int(len(y_te)),
                 "parameters": training.count_parameters(model)}
 
-    art = store.get("base_model", spec, [ds], build, label=f"base model {arch} ({role})")
+    art = store.get("base_model", spec, [ds], _threaded(profile, build), label=f"base model {arch} ({role})")
     return ModelRef(art, "", {**meta, "role": role})
 
 
@@ -147,7 +155,8 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
 
     say = _say(progress)
     spec_obj = attacks.attack_spec(profile, attack, eps)
-    spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack}
+    spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack,
+            "threads": profile.threads}
 
     def build(tmp: Path) -> dict[str, Any]:
         import time
@@ -171,7 +180,7 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
                 "l2_mean": float(n["l2"].mean()) if len(y) else 0.0}
 
     label = f"{attack} set on {source_model.name} ({source})"
-    return store.get("adversarial_set", spec, [ds, source_model.artifact], build, label=label)
+    return store.get("adversarial_set", spec, [ds, source_model.artifact], _threaded(profile, build), label=label)
 
 
 def load_adversarial(art: Artifact) -> dict[str, np.ndarray]:
@@ -210,7 +219,7 @@ def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str):
 def _schedule_spec(profile: Profile) -> dict[str, Any]:
     return {"ratios": [r for r in profile.ratios if r > 0], "finetune_epochs": profile.finetune_epochs,
             "finetune_lr": profile.finetune_lr, "batch_size": profile.batch_size, "seed": profile.seed,
-            "weight_decay": profile.weight_decay, "device": profile.device}
+            "weight_decay": profile.weight_decay, "device": profile.device, "threads": profile.threads}
 
 
 def _ratio_dir(ratio: float) -> str:
@@ -251,7 +260,7 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
                 f"{step.stats['filters_pruned_ratio']:.3f} of filters pruned")
         return info
 
-    return store.get("pruned_models", spec, [ds, base.artifact], build,
+    return store.get("pruned_models", spec, [ds, base.artifact], _threaded(profile, build),
                      label=f"pruned {base.meta['arch']} ({criterion}, ratios {spec['ratios']})")
 
 
@@ -275,7 +284,7 @@ def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRe
             info["steps"][str(k)] = {"clean_accuracy": acc}
         return info
 
-    return store.get("control_models", spec, [ds, base.artifact], build,
+    return store.get("control_models", spec, [ds, base.artifact], _threaded(profile, build),
                      label=f"control {base.meta['arch']} ({len(spec['ratios'])} fine-tuning steps)")
 
 
@@ -326,9 +335,13 @@ def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> t
     cached so that every claim cell and xdist worker scores a model on a set once."""
     if part not in ("adv", "test"):
         raise UsageError(f"unknown prediction target {part!r}: choose from adv, test")
-    spec = {"model": model.subdir, "part": part}
+    spec = {"model": model.subdir, "part": part, "threads": 1}
 
     def build(tmp: Path) -> dict[str, Any]:
+        with training.torch_threads(1):
+            return _predict_into(tmp)
+
+    def _predict_into(tmp: Path) -> dict[str, Any]:
         if part == "adv":
             arrays = load_adversarial(target)
             x, y = arrays["x_adv"], arrays["y"]

@@ -33,6 +33,9 @@ class Profile:
     seed: int = 0
     surrogate_seed: int = 1  # the attacker's own model: same architecture, another seed
     device: str = "cpu"
+    # torch threads while building: CPU kernels sum in a thread-dependent order, so the same seed gives other
+    # weights with another thread count. Fixed here and part of every key, so a result is reproducible anywhere.
+    threads: int = 1
     # training
     epochs: int = 10
     batch_size: int = 32
@@ -125,8 +128,8 @@ def validate(p: Profile) -> None:
             raise UsageError(f"eps {e} in eps_list is outside [0, 1]: eps is Linf in [0,1] pixel space")
     if not 0 < p.width <= 4:
         raise UsageError(f"width {p.width} is outside (0, 4]: 1.0 is the standard architecture")
-    for name in ("epochs", "batch_size", "attack_steps", "attack_restarts", "attack_batch_size", "cw_max_iter",
-                 "cw_binary_search_steps", "deepfool_max_iter", "uap_max_iter", "latency_iterations"):
+    for name in ("threads", "epochs", "batch_size", "attack_steps", "attack_restarts", "attack_batch_size",
+                 "cw_max_iter", "cw_binary_search_steps", "deepfool_max_iter", "uap_max_iter", "latency_iterations"):
         if getattr(p, name) < 1:
             raise UsageError(f"profile field {name!r} must be at least 1, got {getattr(p, name)}")
     for name in ("n_train", "n_test", "n_attack", "finetune_epochs", "latency_warmup", "seed", "surrogate_seed"):

@@ -55,5 +55,41 @@ def write(records: list[dict[str, Any]], out: Path, profile: dict[str, Any]) -> 
         lo, hi = r["interval"]
         lines.append(f"| {r['claim']} | {r['cell']} | {r['n']} | {_pct(r['value'])} | "
                      f"[{_pct(lo)}, {_pct(hi)}] | {r['verdict']} |")
+    plots = plot(records, out)
+    if plots:
+        lines[4:4] = [" ".join(f"![{p.stem}]({p.name})" for p in plots), ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return out
+
+
+def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Adversarial accuracy against pruning ratio, one panel per architecture, one line per criterion."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    adv = [r for r in records if r["claim"] == "adv_within_1pp"]
+    if not adv:
+        return []
+    archs = sorted({r["arch"] for r in adv})
+    fig, axes = plt.subplots(1, len(archs), figsize=(4 * len(archs), 3.4), squeeze=False, sharey=True)
+    for ax, arch in zip(axes[0], archs):
+        rows = [r for r in adv if r["arch"] == arch]
+        base = sum(r["base"]["value"] for r in rows) / len(rows)
+        ax.axhline(100 * base, color="black", linestyle="--", label="base")
+        for criterion in sorted({r["criterion"] for r in rows}):
+            ratios = sorted({r["ratio"] for r in rows if r["criterion"] == criterion})
+            means = [100 * sum(r["pruned"]["value"] for r in rows if r["criterion"] == criterion and r["ratio"] == x)
+                     / len([r for r in rows if r["criterion"] == criterion and r["ratio"] == x]) for x in ratios]
+            ax.plot(ratios, means, marker="o", label=criterion)
+        ax.set_title(arch)
+        ax.set_xlabel("pruning ratio")
+    axes[0][0].set_ylabel("adversarial accuracy, mean over attacks (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle("surrogate-crafted examples: pruned vs base")
+    fig.tight_layout()
+    path = out / "adv_accuracy_vs_ratio.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]

@@ -5,10 +5,11 @@ Seeded and deterministic on the CPU: the same seed and data give the same weight
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -28,6 +29,17 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {name!r}: choose from auto, cpu, cuda")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a build with a fixed number of torch threads (results depend on it), then restore."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> None:

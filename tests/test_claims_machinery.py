@@ -47,16 +47,25 @@ def test_paired_difference_is_paired():
     assert acc.lo < acc.value < acc.hi and acc.n == 400
 
 
+def _smoke_with_three_archs(smoke):
+    return smoke.replace(archs=("mobilenet_v1", *smoke.archs))
+
+
 @pytest.mark.parametrize("claim_id", [c.id for c in claims.CLAIMS])
 def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_dataset, tmp_path):
     claim = claims.get_claim(claim_id)
-    cell = next(c for c in claims.cells(claim, smoke) if c["arch"] == smoke.archs[0] and c.get("ratio", 0.5) == 0.5
-                and c.get("attack", "fgsm") == "fgsm")
+    if claim_id == "transfer_consistent":  # a rank correlation needs three architectures
+        assert claims.cells(claim, smoke) == []
+        smoke = _smoke_with_three_archs(smoke)
+    cell = next(c for c in claims.cells(claim, smoke) if c.get("arch", smoke.archs[0]) == smoke.archs[0]
+                and c.get("ratio", 0.5) == 0.5 and c.get("attack", "fgsm") == "fgsm")
     rec = claims.measure(claim, cell, store, smoke, smoke_dataset)
     assert rec["verdict"] in report.VERDICTS
     assert rec["n"] >= 1 and rec["interval"][0] <= rec["value"] <= rec["interval"][1]
     assert rec["profile"] == "smoke" and rec["compared"] in rec["message"] and str(rec["n"]) in rec["message"]
-    if "attack" in cell and claim_id != "criteria_comparable":
+    if claim_id == "transfer_consistent":
+        assert len(rec["transfer"]) == 6 and -1 <= rec["value"] <= 1
+    elif "attack" in cell and claim_id != "criteria_comparable":
         assert "pruned_minus_control" in rec and rec["n"] == smoke.n_attack
     out = report.write([rec], tmp_path, smoke.to_dict())
     data = json.loads((out / "results.json").read_text())

@@ -47,5 +47,15 @@ def test_ir_size_cut_66(claim_cell, store, profile, dataset, record_claim):
     _check("ir_size_cut_66", claim_cell, store, profile, dataset, record_claim)
 
 
+@pytest.mark.xdist_group("latency")  # one worker times every latency cell, so -n 4 disturbs it least
+def test_latency_gain_8pct(claim_cell, store, profile, dataset, record_claim):
+    _check("latency_gain_8pct", claim_cell, store, profile, dataset, record_claim)
+
+
+@pytest.mark.transfer
+def test_transfer_consistent(claim_cell, store, profile, dataset, record_claim):
+    _check("transfer_consistent", claim_cell, store, profile, dataset, record_claim)
+
+
 def test_criteria_comparable(claim_cell, store, profile, dataset, record_claim):
     _check("criteria_comparable", claim_cell, store, profile, dataset, record_claim)

@@ -1,0 +1,27 @@
+"""Regression gate: `pytest -m gate --profile smoke`; accept a change with `--snapshot-update` (without -n)."""
+
+import pytest
+
+from robustness import gate
+
+pytestmark = pytest.mark.gate
+
+
+def pytest_generate_tests(metafunc):
+    if "gate_cell" not in metafunc.fixturenames:
+        return
+    from fixtures.options import PROFILE_KEY
+
+    p = metafunc.config.stash[PROFILE_KEY]
+    cells = [{"arch": a, "criterion": c, "ratio": r} for a in p.archs for c in p.criteria for r in p.ratios if r > 0]
+    metafunc.parametrize("gate_cell", cells, ids=[f"{p.name}-{c['arch']}-{c['criterion']}-{c['ratio']:g}"
+                                                  for c in cells])
+
+
+@pytest.fixture
+def gate_snapshot(snapshot):
+    return snapshot.use_extension(gate.ToleranceJSONExtension)
+
+
+def test_robustness_metrics_match_the_snapshot(gate_cell, gate_snapshot, store, profile, dataset):
+    assert gate.cell_metrics(store, profile, dataset, **gate_cell) == gate_snapshot
