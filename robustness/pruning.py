@@ -39,12 +39,13 @@ def _import_nncf():
     if os.environ.get("NNCF_TORCH_LEGACY_TRACING") != "1":
         raise UsageError("NNCF_TORCH_LEGACY_TRACING is set to something other than 1: unset it, nncf 2.19's "
                          "filter pruning needs legacy tracing")
-    logging.getLogger("nncf").setLevel(logging.ERROR)
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime is found"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import nncf
+
+        nncf.set_log_level(logging.ERROR)  # before nncf.torch, which warns about the torch version
         from nncf.torch import create_compressed_model
-    nncf.set_log_level(logging.ERROR)
     return nncf, create_compressed_model
 
 
