@@ -97,20 +97,18 @@ def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     source = CLAIM_SOURCES.get(claim.id)
     if source is not None and source not in profile.sources:
         return []
+    if claim.id in (*AT_HALF, "transfer_consistent") and 0.5 not in profile.ratios:
+        return []
+    if claim.id == "criteria_comparable" and len(profile.criteria) < 2:
+        return []
+    if claim.id == "transfer_consistent" and len(profile.archs) < 3:
+        return []
     values: dict[str, list[Any]] = {
         "source": [source], "dataset": [profile.dataset], "arch": list(profile.archs),
         "criterion": list(profile.criteria), "ratio": claim_ratios(profile), "attack": list(profile.attacks)}
-    if claim.id in AT_HALF:
-        values["ratio"] = [0.5] if 0.5 in profile.ratios else []
-    if claim.id == "criteria_comparable" and len(profile.criteria) < 2:
-        return []
-    if claim.id == "transfer_consistent" and (len(profile.archs) < 3 or 0.5 not in profile.ratios):
-        return []
-    out: list[dict[str, Any]] = [{}]
+    out: list[dict[str, Any]] = [{"ratio": 0.5}] if claim.id in AT_HALF else [{}]
     for axis in claim.axes:
         out = [{**c, axis: v} for c in out for v in values[axis]]
-    if claim.id in AT_HALF:
-        out = [{**c, "ratio": 0.5} for c in out] if values["ratio"] else []
     return out
 
 

@@ -29,18 +29,11 @@ class Estimate:
 
 
 @dataclass(frozen=True)
-class Difference:
+class Difference(Estimate):
     """b minus a on the same images, in fractions (0.01 is one percentage point)."""
 
-    value: float
-    lo: float
-    hi: float
-    n: int
     mcnemar_p: float
     discordant: int
-
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
     def __str__(self) -> str:
         return (f"{100 * self.value:+.2f} pp [{100 * self.lo:+.2f}, {100 * self.hi:+.2f}] "

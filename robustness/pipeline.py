@@ -28,11 +28,14 @@ def _say(progress: Progress | None) -> Progress:
     return progress if progress is not None else log.info
 
 
-def _threaded(profile: Profile, build: Callable[[Path], dict[str, Any]]) -> Callable[[Path], dict[str, Any]]:
+def _get_torch_built(store: Store, kind: str, spec: dict[str, Any], parents: list[Artifact],
+                     build: Callable[[Path], dict[str, Any]], label: str, threads: int) -> Artifact:
+    """store.get for artifacts computed with torch: CPU kernels sum in a thread-dependent order, so the thread
+    count is part of the key and the build runs with exactly that many threads."""
     def run(tmp: Path) -> dict[str, Any]:
-        with training.torch_threads(profile.threads):
+        with training.torch_threads(threads):
             return build(tmp)
-    return run
+    return store.get(kind, {**spec, "threads": threads}, parents, run, label=label)
 
 
 # split --------------------------------------------------------------------------------------------------------
@@ -109,8 +112,7 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     meta = model_meta(profile, ds, arch)
     spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
             "batch_size": profile.batch_size, "lr": profile.lr, "weight_decay": profile.weight_decay,
-            "seed": seed, "flip": profile.dataset != "digits", "device": profile.device,
-            "threads": profile.threads}
+            "seed": seed, "flip": profile.dataset != "digits", "device": profile.device}
 
     def build(tmp: Path) -> dict[str, Any]:
         x, y = load_arrays(ds, "train")
@@ -129,7 +131,7 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
         return {**meta, "role": role, "seed": seed, "clean_accuracy": acc, "n_test": int(len(y_te)),
                 "parameters": training.count_parameters(model)}
 
-    art = store.get("base_model", spec, [ds], _threaded(profile, build), label=f"base model {arch} ({role})")
+    art = _get_torch_built(store, "base_model", spec, [ds], build, f"base model {arch} ({role})", profile.threads)
     return ModelRef(art, "", {**meta, "role": role})
 
 
@@ -155,8 +157,7 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
 
     say = _say(progress)
     spec_obj = attacks.attack_spec(profile, attack, eps)
-    spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack,
-            "threads": profile.threads}
+    spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack}
 
     def build(tmp: Path) -> dict[str, Any]:
         import time
@@ -180,7 +181,8 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
                 "l2_mean": float(n["l2"].mean()) if len(y) else 0.0}
 
     label = f"{attack} set on {source_model.name} ({source})"
-    return store.get("adversarial_set", spec, [ds, source_model.artifact], _threaded(profile, build), label=label)
+    return _get_torch_built(store, "adversarial_set", spec, [ds, source_model.artifact], build, label,
+                            profile.threads)
 
 
 def load_adversarial(art: Artifact) -> dict[str, np.ndarray]:
@@ -219,7 +221,7 @@ def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str):
 def _schedule_spec(profile: Profile) -> dict[str, Any]:
     return {"ratios": [r for r in profile.ratios if r > 0], "finetune_epochs": profile.finetune_epochs,
             "finetune_lr": profile.finetune_lr, "batch_size": profile.batch_size, "seed": profile.seed,
-            "weight_decay": profile.weight_decay, "device": profile.device, "threads": profile.threads}
+            "weight_decay": profile.weight_decay, "device": profile.device}
 
 
 def _ratio_dir(ratio: float) -> str:
@@ -260,8 +262,8 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
                 f"{step.stats['filters_pruned_ratio']:.3f} of filters pruned")
         return info
 
-    return store.get("pruned_models", spec, [ds, base.artifact], _threaded(profile, build),
-                     label=f"pruned {base.meta['arch']} ({criterion}, ratios {spec['ratios']})")
+    return _get_torch_built(store, "pruned_models", spec, [ds, base.artifact], build,
+                            f"pruned {base.meta['arch']} ({criterion}, ratios {spec['ratios']})", profile.threads)
 
 
 def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
@@ -284,8 +286,8 @@ def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRe
             info["steps"][str(k)] = {"clean_accuracy": acc}
         return info
 
-    return store.get("control_models", spec, [ds, base.artifact], _threaded(profile, build),
-                     label=f"control {base.meta['arch']} ({len(spec['ratios'])} fine-tuning steps)")
+    return _get_torch_built(store, "control_models", spec, [ds, base.artifact], build,
+                            f"control {base.meta['arch']} ({len(spec['ratios'])} fine-tuning steps)", profile.threads)
 
 
 def control_model(store: Store, profile: Profile, ds: Artifact, base: ModelRef, ratio: float,
@@ -335,13 +337,9 @@ def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> t
     cached so that every claim cell and xdist worker scores a model on a set once."""
     if part not in ("adv", "test"):
         raise UsageError(f"unknown prediction target {part!r}: choose from adv, test")
-    spec = {"model": model.subdir, "part": part, "threads": 1}
+    spec = {"model": model.subdir, "part": part}
 
     def build(tmp: Path) -> dict[str, Any]:
-        with training.torch_threads(1):
-            return _predict_into(tmp)
-
-    def _predict_into(tmp: Path) -> dict[str, Any]:
         if part == "adv":
             arrays = load_adversarial(target)
             x, y = arrays["x_adv"], arrays["y"]
@@ -350,6 +348,7 @@ def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> t
         save_npz(tmp / "predictions.npz", pred=training.predict(model.load(), x).astype(np.int64), y=y)
         return {}
 
-    art = store.get("predictions", spec, [model.artifact, target], build, label=f"predictions of {model.name}")
+    art = _get_torch_built(store, "predictions", spec, [model.artifact, target], build,
+                           f"predictions of {model.name}", threads=1)
     arrays = load_npz(art.file("predictions.npz"))
     return arrays["pred"], arrays["y"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from robustness.claims import PAPER, claim_table
 from robustness.store import library_versions
@@ -74,15 +76,19 @@ def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
         return []
     archs = sorted({r["arch"] for r in adv})
     fig, axes = plt.subplots(1, len(archs), figsize=(4 * len(archs), 3.4), squeeze=False, sharey=True)
+    pruned: dict[tuple, list[float]] = defaultdict(list)  # (arch, criterion) -> [(ratio, accuracy)]
+    base: dict[str, list[float]] = defaultdict(list)
+    for r in adv:
+        pruned[r["arch"], r["criterion"]].append((r["ratio"], r["pruned"]["value"]))
+        base[r["arch"]].append(r["base"]["value"])
     for ax, arch in zip(axes[0], archs):
-        rows = [r for r in adv if r["arch"] == arch]
-        base = sum(r["base"]["value"] for r in rows) / len(rows)
-        ax.axhline(100 * base, color="black", linestyle="--", label="base")
-        for criterion in sorted({r["criterion"] for r in rows}):
-            ratios = sorted({r["ratio"] for r in rows if r["criterion"] == criterion})
-            means = [100 * sum(r["pruned"]["value"] for r in rows if r["criterion"] == criterion and r["ratio"] == x)
-                     / len([r for r in rows if r["criterion"] == criterion and r["ratio"] == x]) for x in ratios]
-            ax.plot(ratios, means, marker="o", label=criterion)
+        ax.axhline(100 * np.mean(base[arch]), color="black", linestyle="--", label="base")
+        for criterion in sorted(c for a, c in pruned if a == arch):
+            by_ratio: dict[float, list[float]] = defaultdict(list)
+            for ratio, acc in pruned[arch, criterion]:
+                by_ratio[ratio].append(acc)
+            ratios = sorted(by_ratio)
+            ax.plot(ratios, [100 * np.mean(by_ratio[x]) for x in ratios], marker="o", label=criterion)
         ax.set_title(arch)
         ax.set_xlabel("pruning ratio")
     axes[0][0].set_ylabel("adversarial accuracy, mean over attacks (%)")

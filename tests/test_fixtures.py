@@ -1,7 +1,5 @@
 """The fixtures as another repository would use them: same tests, same ids, same results with and without -n."""
 
-import os
-
 pytest_plugins = ["pytester"]
 
 CONFTEST = 'pytest_plugins = ["fixtures.options", "fixtures.artifacts", "fixtures.claims"]\n'
@@ -40,4 +38,3 @@ def test_fixtures_behave_the_same_with_and_without_xdist(pytester, store):
     assert {i.split("[")[0] for i in _ids(serial)} == {"test_pruned_model", "test_adversarial_set", "test_ir_model"}
     assert "test_adversarial_set[base-vgg19-fgsm]" in _ids(serial)
     assert _ids(serial) == _ids(parallel)
-    assert os.path.isdir(store.root)
