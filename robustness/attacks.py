@@ -58,7 +58,7 @@ def attack_spec(profile: Profile, name: str, eps: float | None = None) -> Attack
         params.update(max_iter=profile.deepfool_max_iter, epsilon=0.02, nb_grads=10)
     elif name == "cw":
         params.update(max_iter=profile.cw_max_iter, binary_search_steps=profile.cw_binary_search_steps,
-                      confidence=0.0, learning_rate=0.01, initial_const=1.0)
+                      confidence=0.0, learning_rate=0.01, initial_const=profile.cw_initial_const)
     elif name == "uap":  # FGSM steps inside the universal loop: fast, and Linf-bounded like the others
         params.update(attacker="fgsm", max_iter=profile.uap_max_iter, delta=0.2)
     return AttackSpec(name, eps if name in EPS_BOUNDED else None, params, profile.seed)

@@ -44,7 +44,7 @@ def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, sta
                 refs = _source_models(store, profile, ds, arch, source, pruned_ratios, progress)
                 for j, ref in enumerate(refs, 1):
                     progress(f"{head}: adversarial sets on {ref.name} ({source}) [{j}/{len(refs)}]")
-                    for attack in profile.attacks:
+                    for attack in profile.source_attacks(source):
                         pipeline.adversarial_set(store, profile, ds, ref, source, attack, None, progress)
                     if source == "base":
                         for attack in profile.curve_attacks:

@@ -65,28 +65,49 @@ def write(records: list[dict[str, Any]], out: Path, profile: dict[str, Any]) -> 
 
 
 def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
-    """Adversarial accuracy against pruning ratio, one panel per architecture, one line per criterion."""
+    """Every plot the records allow; a plot whose claim was not run is skipped."""
     import matplotlib
 
     matplotlib.use("Agg")
+    paths = []
+    for draw in (_accuracy_vs_ratio, _security_curves, _transfer_heatmaps, _size_latency):
+        path = draw(records, out)
+        if path is not None:
+            paths.append(path)
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _panels(n: int, height: float = 3.4):
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, n, figsize=(4 * n, height), squeeze=False, sharey=True)
+
+
+def _accuracy_vs_ratio(records: list[dict[str, Any]], out: Path) -> Path | None:
+    """Adversarial accuracy against pruning ratio, one panel per architecture, one line per criterion."""
     adv = [r for r in records if r["claim"] == "adv_within_1pp"]
     if not adv:
-        return []
+        return None
     archs = sorted({r["arch"] for r in adv})
-    fig, axes = plt.subplots(1, len(archs), figsize=(4 * len(archs), 3.4), squeeze=False, sharey=True)
-    pruned: dict[tuple, list[float]] = defaultdict(list)  # (arch, criterion) -> [(ratio, accuracy)]
+    fig, axes = _panels(len(archs))
+    pruned: dict[tuple, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     base: dict[str, list[float]] = defaultdict(list)
     for r in adv:
-        pruned[r["arch"], r["criterion"]].append((r["ratio"], r["pruned"]["value"]))
+        pruned[r["arch"], r["criterion"]][r["ratio"]].append(r["pruned"]["value"])
         base[r["arch"]].append(r["base"]["value"])
     for ax, arch in zip(axes[0], archs):
         ax.axhline(100 * np.mean(base[arch]), color="black", linestyle="--", label="base")
         for criterion in sorted(c for a, c in pruned if a == arch):
-            by_ratio: dict[float, list[float]] = defaultdict(list)
-            for ratio, acc in pruned[arch, criterion]:
-                by_ratio[ratio].append(acc)
+            by_ratio = pruned[arch, criterion]
             ratios = sorted(by_ratio)
             ax.plot(ratios, [100 * np.mean(by_ratio[x]) for x in ratios], marker="o", label=criterion)
         ax.set_title(arch)
@@ -94,8 +115,81 @@ def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
     axes[0][0].set_ylabel("adversarial accuracy, mean over attacks (%)")
     axes[0][-1].legend(fontsize=8)
     fig.suptitle("surrogate-crafted examples: pruned vs base")
-    fig.tight_layout()
-    path = out / "adv_accuracy_vs_ratio.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return _save(fig, out / "adv_accuracy_vs_ratio.png")
+
+
+def _security_curves(records: list[dict[str, Any]], out: Path) -> Path | None:
+    """Accuracy against eps for base and each criterion's 0.5-pruned model, per architecture and attack."""
+    rows = [r for r in records if r["claim"] == "adv_within_1pp_over_eps"]
+    if not rows:
+        return None
+    panels = sorted({(r["arch"], r["attack"]) for r in rows})
+    fig, axes = _panels(len(panels))
+    for ax, (arch, attack) in zip(axes[0], panels):
+        mine = sorted((r for r in rows if (r["arch"], r["attack"]) == (arch, attack)), key=lambda r: r["eps"])
+        base = {r["eps"]: r["base"]["value"] for r in mine}
+        ax.plot([255 * e for e in base], [100 * v for v in base.values()], "k--", marker="s", label="base")
+        for criterion in sorted({r["criterion"] for r in mine}):
+            pts = [(255 * r["eps"], 100 * r["pruned"]["value"]) for r in mine if r["criterion"] == criterion]
+            ax.plot(*zip(*pts), marker="o", label=f"{criterion} 0.5")
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{arch}, {attack}")
+        ax.set_xlabel("eps (x/255)")
+    axes[0][0].set_ylabel("accuracy (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle("security curves, examples crafted white-box on the base model")
+    return _save(fig, out / "security_curves.png")
+
+
+def _transfer_heatmaps(records: list[dict[str, Any]], out: Path) -> Path | None:
+    """Source x target transfer accuracy for base targets and pruned targets, one pair of maps per attack."""
+    rows = [r for r in records if r["claim"] == "transfer_consistent" and r.get("transfer")]
+    if not rows:
+        return None
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda r: (r["attack"], r["criterion"]))
+    archs = sorted({a for r in rows for pair in r["transfer"] for a in pair.split("->")})
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9, 3.6 * len(rows)), squeeze=False)
+    for row_axes, r in zip(axes, rows):
+        for ax, target in zip(row_axes, ("base", "pruned")):
+            grid = np.full((len(archs), len(archs)), np.nan)
+            for pair, v in r["transfer"].items():
+                s, t = pair.split("->")
+                grid[archs.index(s), archs.index(t)] = 100 * v[target]
+            im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
+            for (i, j), v in np.ndenumerate(grid):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white" if v < 60 else "black")
+            ax.set_xticks(range(len(archs)), archs, rotation=30, fontsize=7)
+            ax.set_yticks(range(len(archs)), archs, fontsize=7)
+            label = "base targets" if target == "base" else f"{r['criterion']} 0.5 targets"
+            ax.set_title(f"{r['attack']}: {label}", fontsize=9)
+            ax.set_xlabel("target")
+            ax.set_ylabel("source")
+        fig.colorbar(im, ax=row_axes.tolist(), label="accuracy (%)")
+    return _save(fig, out / "transfer_heatmaps.png")
+
+
+def _size_latency(records: list[dict[str, Any]], out: Path) -> Path | None:
+    """IR size and median latency at each ratio, relative to the base model, per architecture and criterion."""
+    sizes = [r for r in records if r["claim"] == "ir_size_cut_66" and r.get("bytes_by_ratio")]
+    lats = [r for r in records if r["claim"] == "latency_gain_8pct" and r.get("median_ms_by_ratio")]
+    if not sizes and not lats:
+        return None
+    import matplotlib.pyplot as plt
+
+    fig, (ax_s, ax_l) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for r in sizes:
+        pts = sorted((float(k), 100 * v / r["base_bytes"]) for k, v in r["bytes_by_ratio"].items())
+        ax_s.plot(*zip(*pts), marker="o", label=f"{r['arch']} {r['criterion']}")
+    for r in lats:
+        pts = sorted((float(k), 100 * v / r["base_median_ms"]) for k, v in r["median_ms_by_ratio"].items())
+        ax_l.plot(*zip(*pts), marker="o", label=f"{r['arch']} {r['criterion']}")
+    ax_s.set_ylabel("IR size, % of base")
+    ax_l.set_ylabel("median latency, % of base (batch 1)")
+    for ax in (ax_s, ax_l):
+        ax.set_xlabel("pruning ratio (0: control arm)")
+        ax.axhline(100, color="black", linewidth=0.8)
+    ax_l.legend(fontsize=6, ncol=2)
+    return _save(fig, out / "size_latency.png")

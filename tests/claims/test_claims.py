@@ -39,6 +39,14 @@ def test_adv_within_1pp_whitebox_base(claim_cell, store, profile, dataset, recor
     _check("adv_within_1pp_whitebox_base", claim_cell, store, profile, dataset, record_claim)
 
 
+def test_adv_within_1pp_whitebox_pruned(claim_cell, store, profile, dataset, record_claim):
+    _check("adv_within_1pp_whitebox_pruned", claim_cell, store, profile, dataset, record_claim)
+
+
+def test_adv_within_1pp_over_eps(claim_cell, store, profile, dataset, record_claim):
+    _check("adv_within_1pp_over_eps", claim_cell, store, profile, dataset, record_claim)
+
+
 def test_clean_within_2pp(claim_cell, store, profile, dataset, record_claim):
     _check("clean_within_2pp", claim_cell, store, profile, dataset, record_claim)
 
