@@ -163,11 +163,6 @@ def verdict(claim: Claim, value: float, lo: float, hi: float) -> str:
 
 
 # measurements -------------------------------------------------------------------------------------------------
-def _correct(store: Store, model: pipeline.ModelRef, target: Artifact, part: str) -> np.ndarray:
-    preds, y = pipeline.predictions(store, model, target, part)
-    return preds == y
-
-
 def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, ds: Artifact) -> dict[str, Any]:
     """Measure one claim cell; return a results.json record with the verdict."""
     arch = cell.get("arch", "all")
@@ -183,7 +178,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
         control = pipeline.control_model(store, profile, ds, base, cell["ratio"])
         src = pipeline.attack_source_model(store, profile, ds, arch, cell["source"])
         adv = pipeline.adversarial_set(store, profile, ds, src, cell["source"], cell["attack"])
-        b, p, c = (_correct(store, m, adv, "adv") for m in (base, pruned, control))
+        b, p, c = (pipeline.correct(store, m, adv, "adv") for m in (base, pruned, control))
         diff = metrics.paired_difference(b, p)
         vs_control = metrics.paired_difference(c, p)
         record.update(eps=adv.spec["eps"], n=int(b.size), base=metrics.accuracy(b).to_dict(),
@@ -195,7 +190,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
     elif claim.id == "adv_within_1pp_over_eps":
         pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
         adv = pipeline.adversarial_set(store, profile, ds, base, "base", cell["attack"], cell["eps"])
-        b, p = (_correct(store, m, adv, "adv") for m in (base, pruned))
+        b, p = (pipeline.correct(store, m, adv, "adv") for m in (base, pruned))
         diff = metrics.paired_difference(b, p)
         record.update(eps=cell["eps"], n=int(b.size), base=metrics.accuracy(b).to_dict(),
                       pruned=metrics.accuracy(p).to_dict(), value=diff.value, interval=[diff.lo, diff.hi],
@@ -209,8 +204,8 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
         same = np.array_equal(*(pipeline.load_adversarial(a)["index"] for a in (on_base, on_pruned)))
         if not same:
             raise ValueError(f"{on_base.key} and {on_pruned.key} attack different test images")
-        b, p = _correct(store, base, on_base, "adv"), _correct(store, pruned, on_pruned, "adv")
-        transferred = _correct(store, pruned, on_base, "adv")
+        b, p = pipeline.correct(store, base, on_base, "adv"), pipeline.correct(store, pruned, on_pruned, "adv")
+        transferred = pipeline.correct(store, pruned, on_base, "adv")
         diff = metrics.paired_difference(b, p)
         record.update(eps=on_pruned.spec["eps"], n=int(b.size), base=metrics.accuracy(b).to_dict(),
                       pruned=metrics.accuracy(p).to_dict(), transferred=metrics.accuracy(transferred).to_dict(),
@@ -220,7 +215,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
                                f"itself, the same {b.size} clean images, {cell['attack']}")
     elif claim.id == "clean_within_2pp":
         pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
-        b, p = (_correct(store, m, ds, "test") for m in (base, pruned))
+        b, p = (pipeline.correct(store, m, ds, "test") for m in (base, pruned))
         diff = metrics.paired_difference(b, p)
         record.update(n=int(b.size), base=metrics.accuracy(b).to_dict(), pruned=metrics.accuracy(p).to_dict(),
                       value=diff.value, interval=[diff.lo, diff.hi], difference=diff.to_dict(),
@@ -257,7 +252,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
     elif claim.id == "criteria_comparable":
         src = pipeline.attack_source_model(store, profile, ds, arch, cell["source"])
         adv = pipeline.adversarial_set(store, profile, ds, src, cell["source"], cell["attack"])
-        per = {c: _correct(store, pipeline.pruned_model(store, profile, ds, base, c, cell["ratio"]), adv, "adv")
+        per = {c: pipeline.correct(store, pipeline.pruned_model(store, profile, ds, base, c, cell["ratio"]), adv, "adv")
                for c in profile.criteria}
         accs = {c: float(v.mean()) for c, v in per.items()}
         hi_c, lo_c = max(accs, key=accs.get), min(accs, key=accs.get)
@@ -295,8 +290,8 @@ def transfer(cell: dict[str, Any], store: Store, profile: Profile, ds: Artifact,
         for tgt in archs:
             if tgt != src:
                 pairs.append((src, tgt))
-                base_ok.append(_correct(store, bases[tgt], adv, "adv"))
-                pruned_ok.append(_correct(store, pruned[tgt], adv, "adv"))
+                base_ok.append(pipeline.correct(store, bases[tgt], adv, "adv"))
+                pruned_ok.append(pipeline.correct(store, pruned[tgt], adv, "adv"))
     b, p = np.array(base_ok), np.array(pruned_ok)  # pairs x images
     rho = metrics.spearman(list(b.mean(1)), list(p.mean(1)))
     rng = np.random.default_rng(seed)

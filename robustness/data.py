@@ -108,7 +108,76 @@ def load_cifar_split(name: str, root: Path | None, n_train: int, n_test: int, se
     return Split(x_tr, y_tr, x_te, y_te, NUM_CLASSES[name])
 
 
-def load_split(dataset: str, n_train: int, n_test: int, seed: int, data_dir: Path | None = None) -> Split:
+def _as_images(x: np.ndarray, origin: str) -> np.ndarray:
+    """float32 N x 3 x 32 x 32 in [0, 1] as is; uint8 N x 32 x 32 x 3 (as images are usually saved) converted."""
+    if x.dtype == np.uint8 and x.ndim == 4 and x.shape[-1] == 3:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    return x
+
+
+def _finish(x_tr, y_tr, x_te, y_te, n_train: int, n_test: int, seed: int, origin: str) -> Split:
+    x_tr, x_te = _as_images(np.asarray(x_tr), origin), _as_images(np.asarray(x_te), origin)
+    y_tr, y_te = np.asarray(y_tr).astype(np.int64), np.asarray(y_te).astype(np.int64)
+    check_images(x_tr, y_tr, f"{origin} (train)")
+    check_images(x_te, y_te, f"{origin} (test)")
+    if min(len(y_tr), len(y_te)) == 0 or min(y_tr.min(), y_te.min()) < 0:
+        raise UsageError(f"{origin}: train and test need images, and labels must be 0, 1, ... (class indices)")
+    num_classes = int(max(y_tr.max(), y_te.max())) + 1
+    x_tr, y_tr = _subsample(x_tr, y_tr, n_train, seed)
+    x_te, y_te = _subsample(x_te, y_te, n_test, seed)
+    return Split(x_tr, y_tr, x_te, y_te, num_classes)
+
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz_split(folder: Path, n_train: int, n_test: int, seed: int) -> Split:
+    """Your own data: `folder/data.npz` with x_train, y_train, x_test, y_test (see the README's Data section)."""
+    path = Path(folder) / "data.npz"
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist: set data_path to a folder holding data.npz with arrays "
+                         f"{', '.join(NPZ_KEYS)}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:  # zip, header or pickle errors: all mean the file is not a plain npz
+        raise UsageError(f"{path} is not a readable npz without object arrays ({type(exc).__name__}: {exc}): "
+                         "save it with numpy.savez") from None
+    missing = [k for k in NPZ_KEYS if k not in arrays]
+    if missing:
+        raise UsageError(f"{path} lacks {', '.join(missing)}: it needs arrays {', '.join(NPZ_KEYS)}")
+    return _finish(*(arrays[k] for k in NPZ_KEYS), n_train, n_test, seed, str(path))
+
+
+def load_factory_split(path: str, n_train: int, n_test: int, seed: int) -> Split:
+    """A torchvision-style dataset factory `package.module:function(train: bool)` giving (image, label) items."""
+    import torch
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from robustness.models import import_factory
+
+    fn = import_factory(path, "dataset factory")
+    parts = []
+    for train in (True, False):
+        ds = fn(train=train)
+        xs, ys = [], []
+        for i in range(len(ds)):
+            img, label = ds[i]
+            if not isinstance(img, torch.Tensor):  # a PIL image, as torchvision datasets give without transform
+                img = pil_to_tensor(img).float() / 255.0
+            xs.append(img.float().numpy())
+            ys.append(int(label))
+        parts += [np.stack(xs).astype(np.float32) if xs else np.zeros((0, 3, 32, 32), np.float32),
+                  np.array(ys, dtype=np.int64)]
+    return _finish(*parts, n_train, n_test, seed, f"dataset factory {path}")
+
+
+def load_split(dataset: str, n_train: int, n_test: int, seed: int, data_dir: Path | None = None,
+               data_path: str = "") -> Split:
+    if dataset == "npz":
+        return load_npz_split(Path(data_path), n_train, n_test, seed)
+    if ":" in dataset:
+        return load_factory_split(dataset, n_train, n_test, seed)
     if dataset == "digits":
         return load_digits_split(n_train, n_test, seed)
     if dataset in CIFAR_FILES:

@@ -15,10 +15,19 @@ from torch import nn
 
 from robustness import data as data_mod
 from robustness import training
-from robustness.errors import UsageError
-from robustness.models import create_model
+from robustness.errors import CorruptArtifactError, UsageError
+from robustness.models import create_model, factory_fingerprint, is_factory_path
 from robustness.profiles import Profile
-from robustness.store import Artifact, Store, load_npz, load_state_dict, save_npz, write_json
+from robustness.store import (
+    Artifact,
+    Store,
+    arrays_sha256,
+    load_npz,
+    load_state_dict,
+    save_npz,
+    write_json,
+)
+from robustness.store import sha256_file as file_sha256
 
 log = logging.getLogger("robustness.pipeline")
 Progress = Callable[[str], None]
@@ -43,9 +52,16 @@ def dataset(store: Store, profile: Profile, data_dir: Path | None = None,
             progress: Progress | None = None) -> Artifact:
     spec = {"dataset": profile.dataset, "n_train": profile.n_train, "n_test": profile.n_test,
             "seed": profile.seed}
+    if profile.dataset == "npz":  # your own data is keyed by its content, not by where it lies
+        spec["sha256"] = file_sha256(Path(profile.data_path) / "data.npz")
+    elif is_factory_path(profile.dataset):
+        whole = data_mod.load_split(profile.dataset, 0, 0, profile.seed)
+        spec["sha256"] = arrays_sha256(whole.x_train, whole.y_train, whole.x_test, whole.y_test)
+        spec["factory_sha256"] = factory_fingerprint(profile.dataset)
 
     def build(tmp: Path) -> dict[str, Any]:
-        split = data_mod.load_split(profile.dataset, profile.n_train, profile.n_test, profile.seed, data_dir)
+        split = data_mod.load_split(profile.dataset, profile.n_train, profile.n_test, profile.seed, data_dir,
+                                    profile.data_path)
         save_npz(tmp / "train" / "data.npz", x=split.x_train, y=split.y_train)
         save_npz(tmp / "test" / "data.npz", x=split.x_test, y=split.y_test)
         return {"num_classes": split.num_classes, "mean": split.mean, "std": split.std,
@@ -112,7 +128,11 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     meta = model_meta(profile, ds, arch)
     spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
             "batch_size": profile.batch_size, "lr": profile.lr, "weight_decay": profile.weight_decay,
-            "seed": seed, "flip": profile.dataset != "digits", "device": profile.device}
+            "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": profile.device}
+    if is_factory_path(arch):
+        spec["factory_sha256"] = factory_fingerprint(arch)
+    if role == "victim" and profile.checkpoint:
+        return _checkpoint_model(store, profile, ds, arch, spec, say)
 
     def build(tmp: Path) -> dict[str, Any]:
         x, y = load_arrays(ds, "train")
@@ -133,6 +153,33 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
 
     art = _get_torch_built(store, "base_model", spec, [ds], build, f"base model {arch} ({role})", profile.threads)
     return ModelRef(art, "", {**meta, "role": role})
+
+
+def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, spec: dict[str, Any],
+                      say: Progress) -> ModelRef:
+    """Your trained weights as the victim's base model, keyed by the checkpoint's content (nothing is trained)."""
+    meta = model_meta(profile, ds, arch)
+    path = Path(profile.checkpoint)
+    spec = {k: spec[k] for k in ("arch", "width", "num_classes", "device") if k in spec} | {
+        "checkpoint_sha256": file_sha256(path), **({"factory_sha256": spec["factory_sha256"]}
+                                                   if "factory_sha256" in spec else {})}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        try:
+            state = load_state_dict(path)
+        except CorruptArtifactError as exc:
+            raise UsageError(f"checkpoint {exc}: save it with torch.save(model.state_dict(), path)") from None
+        model = build_module(meta, state, origin=str(path))
+        torch.save(model.state_dict(), tmp / "model.pt")
+        x_te, y_te = load_arrays(ds, "test")
+        acc = float((training.predict(model, x_te) == y_te).mean())
+        say(f"{arch} (checkpoint {path.name}): clean test accuracy {acc:.4f} on {len(y_te)} images")
+        return {**meta, "role": "victim", "checkpoint": str(path), "clean_accuracy": acc,
+                "n_test": int(len(y_te)), "parameters": training.count_parameters(model)}
+
+    art = _get_torch_built(store, "base_model", spec, [ds], build, f"base model {arch} (checkpoint)",
+                           profile.threads)
+    return ModelRef(art, "", {**meta, "role": "victim"})
 
 
 # adversarial sets ---------------------------------------------------------------------------------------------
@@ -213,7 +260,7 @@ def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str):
     def finetune(model: nn.Module, step: int) -> None:
         training.train(model, x, y, epochs=profile.finetune_epochs, batch_size=profile.batch_size,
                        lr=profile.finetune_lr, weight_decay=profile.weight_decay, seed=profile.seed + 1000 + step,
-                       device=profile.device, flip=profile.dataset != "digits", progress=say,
+                       device=profile.device, flip=profile.dataset in data_mod.CIFAR_FILES, progress=say,
                        label=f"fine-tune {label} step {step + 1}")
     return finetune
 
@@ -352,3 +399,9 @@ def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> t
                            f"predictions of {model.name}", threads=1)
     arrays = load_npz(art.file("predictions.npz"))
     return arrays["pred"], arrays["y"]
+
+
+def correct(store: Store, model: ModelRef, target: Artifact, part: str) -> np.ndarray:
+    """Per image, whether `model` classifies it right: what every accuracy and paired difference is made of."""
+    preds, y = predictions(store, model, target, part)
+    return preds == y

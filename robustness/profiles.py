@@ -14,7 +14,8 @@ from typing import Any
 
 from robustness.errors import UsageError
 
-DATASETS = ["cifar10", "cifar100", "digits"]
+DATASETS = ["cifar10", "cifar100", "digits", "npz"]  # npz: your own data.npz in data_path; or package.module:fn
+PATH_FIELDS = ("checkpoint", "data_path")  # relative paths in a profile file are relative to that file
 ATTACKS = ["apgd", "bim", "cw", "deepfool", "fgsm", "pgd", "uap"]
 LINF_ATTACKS = ["apgd", "bim", "fgsm", "pgd", "uap"]
 CRITERIA = ["geometric_median", "l1", "l2"]
@@ -26,7 +27,10 @@ DEVICES = ["auto", "cpu", "cuda"]
 class Profile:
     name: str
     dataset: str = "digits"
+    data_path: str = ""  # dataset npz: the folder holding data.npz
+    # a zoo name, or your own architecture as its factory `package.module:function(num_classes)`
     archs: tuple[str, ...] = ("densenet121", "mobilenet_v1", "resnet50", "vgg19")
+    checkpoint: str = ""  # your trained weights (a state dict) for the one arch: the victim's base model
     width: float = 0.25
     n_train: int = 0  # 0: the whole training split
     n_test: int = 0  # 0: the whole test split
@@ -109,11 +113,27 @@ def _check_names(field_name: str, values: tuple[str, ...], valid: list[str]) -> 
 
 
 def validate(p: Profile) -> None:
-    from robustness.models import list_models
+    from robustness.models import import_factory, is_factory_path, list_models
 
-    if p.dataset not in DATASETS:
-        raise UsageError(f"unknown dataset {p.dataset!r}: choose from {', '.join(DATASETS)}")
-    _check_names("archs", p.archs, list_models())
+    if is_factory_path(p.dataset):
+        import_factory(p.dataset, "dataset factory")
+    elif p.dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {p.dataset!r}: choose from {', '.join(DATASETS)} "
+                         "or give a dataset factory package.module:function")
+    if p.dataset == "npz" and not Path(p.data_path).is_dir():
+        raise UsageError(f"dataset npz needs data_path, the folder holding data.npz; got {p.data_path!r}, which "
+                         "is not a folder")
+    for arch in p.archs:
+        if is_factory_path(arch):
+            import_factory(arch)
+    _check_names("archs", p.archs, list_models() + [a for a in p.archs if is_factory_path(a)])
+    if p.checkpoint:
+        if len(p.archs) != 1:
+            raise UsageError(f"checkpoint {p.checkpoint} is for one architecture, but archs has {len(p.archs)}: "
+                             "set archs to the checkpoint's architecture only")
+        if not Path(p.checkpoint).is_file():
+            raise UsageError(f"checkpoint {p.checkpoint} is not a file: give the path of a state dict saved with "
+                             "torch.save(model.state_dict(), path)")
     _check_names("attacks", p.attacks, ATTACKS)
     for name in p.curve_attacks:
         if name not in LINF_ATTACKS or name == "uap":
@@ -253,6 +273,10 @@ def load_profile(name: str = "default", profile_file: str | Path | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"profile file {path} is not valid TOML ({exc}): fix the line it names") from None
         name = str(data.pop("profile", name))
+        data.pop("threshold", None)  # a team's gate thresholds: robustness.gates reads them
+        for key in PATH_FIELDS:
+            if isinstance(data.get(key), str) and data[key] and not Path(data[key]).is_absolute():
+                data[key] = str((path.parent / data[key]).resolve())
         file_changes = data
     if name not in PRESETS:
         raise UsageError(f"unknown profile {name!r}: choose from {', '.join(list_profiles())} "

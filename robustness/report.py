@@ -80,7 +80,8 @@ def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -150,7 +151,7 @@ def _transfer_heatmaps(records: list[dict[str, Any]], out: Path) -> Path | None:
 
     rows = sorted(rows, key=lambda r: (r["attack"], r["criterion"]))
     archs = sorted({a for r in rows for pair in r["transfer"] for a in pair.split("->")})
-    fig, axes = plt.subplots(len(rows), 2, figsize=(9, 3.6 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 2, figsize=(9, 3.6 * len(rows)), squeeze=False, layout="constrained")
     for row_axes, r in zip(axes, rows):
         for ax, target in zip(row_axes, ("base", "pruned")):
             grid = np.full((len(archs), len(archs)), np.nan)
@@ -189,7 +190,8 @@ def _size_latency(records: list[dict[str, Any]], out: Path) -> Path | None:
     ax_s.set_ylabel("IR size, % of base")
     ax_l.set_ylabel("median latency, % of base (batch 1)")
     for ax in (ax_s, ax_l):
+        if ax.get_lines():
+            ax.legend(fontsize=6, ncol=2)
         ax.set_xlabel("pruning ratio (0: control arm)")
         ax.axhline(100, color="black", linewidth=0.8)
-    ax_l.legend(fontsize=6, ncol=2)
     return _save(fig, out / "size_latency.png")

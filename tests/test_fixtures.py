@@ -1,8 +1,6 @@
 """The fixtures as another repository would use them: same tests, same ids, same results with and without -n."""
 
-pytest_plugins = ["pytester"]
 
-CONFTEST = 'pytest_plugins = ["fixtures.options", "fixtures.artifacts", "fixtures.claims"]\n'
 TESTS = '''
 from robustness import pipeline
 
@@ -27,7 +25,7 @@ def _ids(result):
 
 
 def test_fixtures_behave_the_same_with_and_without_xdist(pytester, store):
-    pytester.makeconftest(CONFTEST)
+    # no conftest: the installed plugin (pytest11 entry points) provides every fixture, as in another repository
     pytester.makepyfile(test_user=TESTS)
     env_cache = f"--cache-dir={store.root}"
     serial = pytester.runpytest_subprocess(*ARGS, env_cache)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 TINY = ["build", "--profile", "smoke", "--stages", "base,attacks", "--set", "archs=vgg19", "--set", "epochs=2",
         "--set", "n_train=128", "--set", "n_test=64", "--set", "n_attack=32", "--set", "attacks=fgsm,pgd,uap",
-        "--set", "eps_list=8/255"]
+        "--set", "eps_list=8/255", "--set", "sources=base,surrogate"]
 
 
 def _build(cache: Path, kill_after: float | None = None) -> subprocess.CompletedProcess | None:
@@ -47,3 +47,53 @@ def test_killed_build_resumes_to_the_same_artifacts_as_a_clean_one(tmp_path):
     result = _build(killed)
     assert "built" in result.stdout
     assert _payloads(killed) == _payloads(clean) and len(_payloads(clean)) == 9  # split, 2 models, 6 sets
+
+
+RACE_TESTS = '''
+import pytest
+from robustness import pipeline
+
+@pytest.mark.parametrize("i", range(8))
+def test_reads_whole_artifacts(i, adversarial_set, ir_model):
+    assert len(pipeline.load_adversarial(adversarial_set)["y"]) == 32  # checksums verified on every load
+    assert ir_model.file("model.xml").is_file()
+'''
+RACE_ARGS = ["--profile", "smoke", "--set", "archs=vgg19", "--set", "epochs=2", "--set", "n_train=128",
+             "--set", "n_test=64", "--set", "n_attack=32", "--set", "attacks=fgsm", "--set", "criteria=l1",
+             "--set", "ratios=0.5", "--set", "sources=base", "-p", "no:cacheprovider", "-p", "no:randomly"]
+
+
+def test_pytest_n4_workers_on_an_empty_cache_build_each_artifact_once(pytester):
+    """Four xdist workers want the same chain (split, model, set, pruned model, IR) at the same moment."""
+    cache = pytester.path / "cache"
+    pytester.makepyfile(test_race=RACE_TESTS)
+    result = pytester.runpytest_subprocess(*RACE_ARGS, f"--cache-dir={cache}", "-n", "4")
+    result.assert_outcomes(passed=8)
+    events = [json.loads(line) for line in (cache / "events.jsonl").read_text().splitlines()]
+    built = [e["key"] for e in events if e["event"] == "built"]
+    assert len(built) == len(set(built)) == 5  # dataset, base model, fgsm set, pruning schedule, pruned IR
+    assert {e["kind"] for e in events if e["event"] == "built"} >= {"dataset", "base_model", "adversarial_set", "ir"}
+    assert not [e for e in events if e["event"] == "corrupt"]
+
+
+CLAIMS_ARGS = ["-m", "claims", "-k", "not latency", "--profile", "smoke", "--set", "archs=vgg19", "--set", "epochs=2",
+               "--set", "n_train=128", "--set", "n_test=64", "--set", "n_attack=32", "--set", "attacks=fgsm,pgd",
+               "--set", "criteria=l1,l2", "--set", "ratios=0,0.5", "--set", "eps_list=4/255,8/255",
+               "-p", "no:cacheprovider", "-q"]
+
+
+def _measurements(results: Path) -> list[dict]:
+    """The records of a results.json: one per claim cell, with every measured value."""
+    return json.loads((results / "results.json").read_text())["records"]
+
+
+def test_two_cold_claims_runs_give_identical_results(tmp_path):
+    """Latency is excluded (-k): timings differ between runs by nature; every other measurement must not."""
+    root = Path(__file__).resolve().parents[1]
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "pytest", str(root / "tests" / "claims"), *CLAIMS_ARGS,
+                        f"--cache-dir={tmp_path / run / 'cache'}", f"--results-dir={tmp_path / run / 'results'}"],
+                       cwd=root, capture_output=True, text=True, timeout=900)
+    a, b = _measurements(tmp_path / "a" / "results"), _measurements(tmp_path / "b" / "results")
+    assert len(a) >= 20 and {r["claim"] for r in a} >= {"adv_within_1pp", "clean_within_2pp", "ir_size_cut_66"}
+    assert a == b

@@ -5,6 +5,14 @@ so eps is always in pixel space.
 """
 
 from robustness.models import densenet, mobilenet, resnet, vgg  # noqa: F401  (registers the families)
-from robustness.models.registry import create_model, list_models, register_model  # noqa: F401
+from robustness.models.registry import (  # noqa: F401
+    create_model,
+    factory_fingerprint,
+    import_factory,
+    is_factory_path,
+    list_models,
+    register_model,
+)
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["create_model", "factory_fingerprint", "import_factory", "is_factory_path", "list_models",
+           "register_model"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
 from typing import Callable, Sequence
 
 import torch
@@ -39,8 +42,43 @@ class Normalized(nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
+def is_factory_path(name: str) -> bool:
+    """Your own architecture is named by its factory, `package.module:function`, instead of a zoo name."""
+    return ":" in name
+
+
+def import_factory(path: str, what: str = "model factory") -> Callable[..., object]:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or whatever the module raises while importing
+        raise UsageError(f"cannot import {what} {path!r} ({type(exc).__name__}: {exc}): give package.module:function "
+                         "importable here (put its folder on PYTHONPATH, or `pythonpath = .` in pytest.ini)") from None
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+    if not callable(fn):
+        raise UsageError(f"{what} {path!r}: module {module_name!r} has no callable {attr!r}")
+    return fn
+
+
+def factory_fingerprint(path: str) -> str:
+    """sha256 of the factory module's source: editing the architecture's code changes every key built from it."""
+    fn = import_factory(path)
+    try:
+        source = inspect.getsource(inspect.getmodule(fn))
+    except (OSError, TypeError):
+        source = path
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
 def create_model(name: str, num_classes: int = 10, width: float = 1.0,
                  mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.25, 0.25, 0.25)) -> nn.Module:
+    if is_factory_path(name):  # your own model takes [0, 1] images and normalises inside itself
+        model = import_factory(name)(num_classes=num_classes)
+        if not isinstance(model, nn.Module):
+            raise UsageError(f"model factory {name!r} returned {type(model).__name__}, not a torch.nn.Module")
+        return model
     if name not in _FACTORIES:
         raise UsageError(f"unknown architecture {name!r}: choose from {', '.join(list_models())}")
     if not 0 < width <= 4:

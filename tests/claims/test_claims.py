@@ -10,7 +10,7 @@ pytestmark = pytest.mark.claims
 def pytest_generate_tests(metafunc):
     if "claim_cell" not in metafunc.fixturenames:
         return
-    from fixtures.options import PROFILE_KEY
+    from robustness.plugin.options import PROFILE_KEY
 
     profile = metafunc.config.stash[PROFILE_KEY]
     claim = claims.get_claim(metafunc.function.__name__.removeprefix("test_"))

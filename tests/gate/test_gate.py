@@ -10,7 +10,7 @@ pytestmark = pytest.mark.gate
 def pytest_generate_tests(metafunc):
     if "gate_cell" not in metafunc.fixturenames:
         return
-    from fixtures.options import PROFILE_KEY
+    from robustness.plugin.options import PROFILE_KEY
 
     p = metafunc.config.stash[PROFILE_KEY]
     cells = [{"arch": a, "criterion": c, "ratio": r} for a in p.archs for c in p.criteria for r in p.ratios if r > 0]
