@@ -26,8 +26,11 @@ def test_cells_and_readable_ids(smoke):
 
 @pytest.mark.parametrize("claim_id, value, interval, expected", [
     ("adv_within_1pp", 0.004, (-0.008, 0.009), "reproduced"),
-    ("adv_within_1pp", 0.004, (-0.03, 0.04), "consistent"),
-    ("adv_within_1pp", -0.02, (-0.03, -0.01), "not reproduced"),
+    ("adv_within_1pp", 0.004, (-0.03, 0.04), "inconclusive"),
+    ("adv_within_1pp", -0.02, (-0.04, 0.002), "inconclusive"),  # the point is outside, the interval is not
+    ("adv_within_1pp", -0.03, (-0.05, -0.011), "not reproduced"),
+    ("latency_gain_8pct", 0.12, (0.09, 0.15), "reproduced"),
+    ("latency_gain_8pct", 0.05, (0.02, 0.079), "not reproduced"),
     ("ir_size_cut_66", 0.66, (0.66, 0.66), "reproduced"),
     ("ir_size_cut_66", 0.50, (0.50, 0.50), "not reproduced"),
 ])
@@ -76,3 +79,14 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
     data = json.loads((out / "results.json").read_text())
     assert data["records"][0]["cell"] == rec["cell"] and data["profile"]["name"] == "smoke"
     assert rec["cell"] in (out / "report.md").read_text()
+
+
+def test_expected_failures_name_real_cells_and_say_what_was_measured():
+    from robustness.profiles import load_profile
+
+    for claim in claims.CLAIMS:
+        for key, reason in claim.expected_failures.items():
+            profile_name, _, cid = key.partition("/")
+            ids = {claims.cell_id(claim, c) for c in claims.cells(claim, load_profile(profile_name))}
+            assert cid in ids, f"{claim.id}: {key} is not a cell of profile {profile_name}"
+            assert "measured" in reason and "[" in reason, f"{claim.id}[{key}]: give the measured value and interval"

@@ -18,7 +18,7 @@ def pytest_generate_tests(metafunc):
     params = []
     for cell in cells:
         cid = claims.cell_id(claim, cell)
-        reason = claim.expected_failures.get(cid)
+        reason = claim.expected_failures.get(f"{profile.name}/{cid}")
         marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
         params.append(pytest.param(cell, id=cid, marks=marks))
     metafunc.parametrize("claim_cell", params)
