@@ -18,10 +18,12 @@ def curve_eps(profile: Profile) -> list[float]:
 
 
 def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, stages: list[str] | None = None,
-               progress: Callable[[str], None] = print) -> None:
+               progress: Callable[[str], None] = print, first_arch: int = 0) -> None:
+    """`first_arch` rotates the architectures, so parallel jobs start apart and meet only at the end."""
     stages = stages or STAGES
     ds = pipeline.dataset(store, profile, data_dir, progress)
     archs = list(profile.archs)
+    archs = archs[first_arch % len(archs):] + archs[:first_arch % len(archs)]
     pruned_ratios = [r for r in profile.ratios if r > 0]
     for i, arch in enumerate(archs, 1):
         head = f"[{i}/{len(archs)}] {arch}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
 import time
 import uuid
@@ -34,6 +35,11 @@ def make_parser() -> argparse.ArgumentParser:
     _add_profile_options(build)
     build.add_argument("--stages", default="all",
                        help="comma list of stages to build: base, attacks, pruning, deploy (default all)")
+    build.add_argument("--jobs", type=int, default=1,
+                       help="build processes sharing the store, each starting at another architecture; the "
+                            "store's locks build every artifact once (default 1; use the core count)")
+    build.add_argument("--job", type=int, default=0, help=argparse.SUPPRESS)  # set for the spawned processes
+    build.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
     show = sub.add_parser("profile", help="print a profile's settings as TOML-ready key = value lines")
     _add_profile_options(show)
     return parser
@@ -63,7 +69,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def _spawn_jobs(args: argparse.Namespace, argv: list[str], run_id: str) -> list[subprocess.Popen]:
+    """The other jobs: this command again, each told its number and the shared run id (for one summary)."""
+    return [subprocess.Popen([sys.executable, "-m", "robustness", *argv, "--job", str(j), "--run-id", run_id])
+            for j in range(1, args.jobs)]
+
+
+def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
     from robustness.build import STAGES, build_grid
     from robustness.store import Store
 
@@ -72,11 +84,24 @@ def cmd_build(args: argparse.Namespace) -> int:
     for stage in stages:
         if stage not in STAGES:
             raise UsageError(f"unknown stage {stage!r}: choose from {', '.join(STAGES)} or all")
-    store = Store(args.cache_dir, run_id=uuid.uuid4().hex)  # each call reports its own work
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: give 1 or more build processes")
+    store = Store(args.cache_dir, run_id=args.run_id or uuid.uuid4().hex)  # each call reports its own work
     start = time.perf_counter()
-    print(f"profile {profile.name}: dataset {profile.dataset}, archs {', '.join(profile.archs)}; "
-          f"store {store.root}", flush=True)
-    build_grid(store, profile, args.data_dir, stages=stages, progress=lambda m: print(m, flush=True))
+    prefix = f"[job {args.job}] " if args.job else ""
+    if not args.job:
+        print(f"profile {profile.name}: dataset {profile.dataset}, archs {', '.join(profile.archs)}; "
+              f"store {store.root}" + (f"; {args.jobs} jobs" if args.jobs > 1 else ""), flush=True)
+    others = _spawn_jobs(args, argv, store.run_id) if args.jobs > 1 and not args.job else []
+    first = args.job * len(profile.archs) // max(args.jobs, args.job + 1)
+    build_grid(store, profile, args.data_dir, stages=stages, progress=lambda m: print(prefix + m, flush=True),
+               first_arch=first)
+    failed = [p.args for p in others if p.wait() != 0]
+    if failed:
+        raise StoreError(f"{len(failed)} of the {args.jobs} build jobs failed (their errors are above); run the "
+                         "same command again: finished artifacts are kept")
+    if args.job:
+        return 0
     events = store.events(store.run_id)
     built = [e for e in events if e["event"] == "built"]
     cached = [e for e in events if e["event"] == "cached"]
@@ -95,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list()
         if args.command == "profile":
             return cmd_profile(args)
-        return cmd_build(args)
+        return cmd_build(args, list(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

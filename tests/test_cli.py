@@ -65,3 +65,17 @@ def test_two_builds_started_together_build_each_artifact_once(tmp_path):
     assert any("reused" in out and "built 0" not in out for out in outs)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert "built 0 artifacts, reused 3 from the cache" in again.stdout
+
+
+def test_jobs_share_the_grid_and_report_once(tmp_path):
+    """Two jobs start at different architectures; together they build each artifact once."""
+    args = [a.replace("archs=vgg19", "archs=vgg19,resnet50") for a in TINY]
+    cmd = [sys.executable, "-m", "robustness", "build", *args, f"--cache-dir={tmp_path}", "--jobs", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[job 1] [1/2] resnet50: base model" in out.stdout and "\n[1/2] vgg19: base model" in out.stdout
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    built = [e["key"] for e in events if e["event"] == "built"]
+    assert len(built) == len(set(built)) == 5  # dataset, victim and surrogate of two architectures
+    assert out.stdout.count("built 5 artifacts") == 1  # one summary, for both jobs
+    assert main(["build", *TINY, "--jobs", "0", f"--cache-dir={tmp_path}"]) == 2
