@@ -108,7 +108,7 @@ def load_cifar_split(name: str, root: Path | None, n_train: int, n_test: int, se
     return Split(x_tr, y_tr, x_te, y_te, NUM_CLASSES[name])
 
 
-def _as_images(x: np.ndarray, origin: str) -> np.ndarray:
+def _as_images(x: np.ndarray) -> np.ndarray:
     """float32 N x 3 x 32 x 32 in [0, 1] as is; uint8 N x 32 x 32 x 3 (as images are usually saved) converted."""
     if x.dtype == np.uint8 and x.ndim == 4 and x.shape[-1] == 3:
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
@@ -116,7 +116,7 @@ def _as_images(x: np.ndarray, origin: str) -> np.ndarray:
 
 
 def _finish(x_tr, y_tr, x_te, y_te, n_train: int, n_test: int, seed: int, origin: str) -> Split:
-    x_tr, x_te = _as_images(np.asarray(x_tr), origin), _as_images(np.asarray(x_te), origin)
+    x_tr, x_te = _as_images(np.asarray(x_tr)), _as_images(np.asarray(x_te))
     y_tr, y_te = np.asarray(y_tr).astype(np.int64), np.asarray(y_te).astype(np.int64)
     check_images(x_tr, y_tr, f"{origin} (train)")
     check_images(x_te, y_te, f"{origin} (test)")

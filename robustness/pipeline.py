@@ -25,9 +25,9 @@ from robustness.store import (
     load_npz,
     load_state_dict,
     save_npz,
+    sha256_file,
     write_json,
 )
-from robustness.store import sha256_file as file_sha256
 
 log = logging.getLogger("robustness.pipeline")
 Progress = Callable[[str], None]
@@ -53,7 +53,7 @@ def dataset(store: Store, profile: Profile, data_dir: Path | None = None,
     spec = {"dataset": profile.dataset, "n_train": profile.n_train, "n_test": profile.n_test,
             "seed": profile.seed}
     if profile.dataset == "npz":  # your own data is keyed by its content, not by where it lies
-        spec["sha256"] = file_sha256(Path(profile.data_path) / "data.npz")
+        spec["sha256"] = sha256_file(Path(profile.data_path) / "data.npz")
     elif is_factory_path(profile.dataset):
         whole = data_mod.load_split(profile.dataset, 0, 0, profile.seed)
         spec["sha256"] = arrays_sha256(whole.x_train, whole.y_train, whole.x_test, whole.y_test)
@@ -132,7 +132,7 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     if is_factory_path(arch):
         spec["factory_sha256"] = factory_fingerprint(arch)
     if role == "victim" and profile.checkpoint:
-        return _checkpoint_model(store, profile, ds, arch, spec, say)
+        return _checkpoint_model(store, profile, ds, arch, say)
 
     def build(tmp: Path) -> dict[str, Any]:
         x, y = load_arrays(ds, "train")
@@ -155,14 +155,14 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     return ModelRef(art, "", {**meta, "role": role})
 
 
-def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, spec: dict[str, Any],
-                      say: Progress) -> ModelRef:
+def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, say: Progress) -> ModelRef:
     """Your trained weights as the victim's base model, keyed by the checkpoint's content (nothing is trained)."""
     meta = model_meta(profile, ds, arch)
     path = Path(profile.checkpoint)
-    spec = {k: spec[k] for k in ("arch", "width", "num_classes", "device") if k in spec} | {
-        "checkpoint_sha256": file_sha256(path), **({"factory_sha256": spec["factory_sha256"]}
-                                                   if "factory_sha256" in spec else {})}
+    spec = {"arch": arch, "width": profile.width, "num_classes": meta["num_classes"], "device": profile.device,
+            "checkpoint_sha256": sha256_file(path)}
+    if is_factory_path(arch):
+        spec["factory_sha256"] = factory_fingerprint(arch)
 
     def build(tmp: Path) -> dict[str, Any]:
         try:

@@ -127,3 +127,17 @@ def test_a_threshold_fails_with_the_measured_drop(store):
     assert loose["verdict"] == "pass" and loose["drop"] == strict["drop"]
 
 
+
+
+def tiny_dataset(train: bool):
+    """A torchvision-style dataset factory: (image tensor in [0, 1], label) items."""
+    g = torch.Generator().manual_seed(0 if train else 1)
+    return [(torch.rand(3, 32, 32, generator=g), i % 3) for i in range(30 if train else 12)]
+
+
+def test_a_dataset_factory_is_read_and_keyed_by_content(store):
+    prof = load_profile("smoke", overrides={"dataset": f"{__name__}:tiny_dataset", "archs": ["vgg19"]})
+    ds = pipeline.dataset(store, prof)
+    x, y = pipeline.load_arrays(ds, "train")
+    assert x.shape == (30, 3, 32, 32) and ds.info["num_classes"] == 3 and sorted(set(y)) == [0, 1, 2]
+    assert ds.spec["sha256"] and ds.spec["factory_sha256"]
