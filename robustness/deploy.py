@@ -110,15 +110,19 @@ class Runner:
 
 
 def alternating_latency(runners: dict[str, Runner], x1: np.ndarray, iterations: int,
-                        warmup: int) -> dict[str, list[float]]:
-    """Time several IRs alternately in one process (batch 1), so a noisy machine slows them all alike."""
+                        warmup: int, seed: int = 0) -> dict[str, list[float]]:
+    """Time several IRs alternately in one process (batch 1), so a noisy machine slows them all alike.
+
+    The order is shuffled every round, so no IR always runs first or always after the same one."""
     for _ in range(warmup):
         for r in runners.values():
             r.infer_one(x1)
+    rng = np.random.default_rng(seed)
+    names = list(runners)
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(iterations):
-        for name, r in runners.items():
+        for i in rng.permutation(len(names)):
             t = time.perf_counter()
-            r.infer_one(x1)
-            times[name].append(time.perf_counter() - t)
+            runners[names[i]].infer_one(x1)
+            times[names[i]].append(time.perf_counter() - t)
     return times

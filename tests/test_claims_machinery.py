@@ -90,3 +90,23 @@ def test_expected_failures_name_real_cells_and_say_what_was_measured():
             ids = {claims.cell_id(claim, c) for c in claims.cells(claim, load_profile(profile_name))}
             assert cid in ids, f"{claim.id}: {key} is not a cell of profile {profile_name}"
             assert "measured" in reason and "[" in reason, f"{claim.id}[{key}]: give the measured value and interval"
+
+
+def test_latency_alternates_in_a_shuffled_order():
+    from robustness import deploy
+
+    calls = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def infer_one(self, x):
+            calls.append(self.name)
+
+    runners = {n: Fake(n) for n in ("base", "0", "0.5")}
+    times = deploy.alternating_latency(runners, np.zeros((1, 3, 32, 32), np.float32), iterations=50, warmup=2)
+    assert {k: len(v) for k, v in times.items()} == {"base": 50, "0": 50, "0.5": 50}
+    rounds = [tuple(calls[i:i + 3]) for i in range(6, len(calls), 3)]  # after the two warm-up rounds
+    assert all(sorted(r) == ["0", "0.5", "base"] for r in rounds)  # each round times every IR once
+    assert len({r[0] for r in rounds}) == 3  # and no IR always goes first
