@@ -104,6 +104,13 @@ def _panels(n: int, height: float = 3.4):
     return plt.subplots(1, n, figsize=(4 * n, height), squeeze=False, sharey=True)
 
 
+def _finish_panels(fig, axes, ylabel: str, title: str, path: Path) -> Path:
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def _accuracy_vs_ratio(records: list[dict[str, Any]], out: Path) -> Path | None:
     """Adversarial accuracy against pruning ratio, one panel per architecture, one line per criterion."""
     adv = [r for r in records if r["claim"] == "adv_within_1pp"]
@@ -124,10 +131,8 @@ def _accuracy_vs_ratio(records: list[dict[str, Any]], out: Path) -> Path | None:
             ax.plot(ratios, [100 * np.mean(by_ratio[x]) for x in ratios], marker="o", label=criterion)
         ax.set_title(arch)
         ax.set_xlabel("pruning ratio")
-    axes[0][0].set_ylabel("adversarial accuracy, mean over attacks (%)")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle("surrogate-crafted examples: pruned vs base")
-    return _save(fig, out / "adv_accuracy_vs_ratio.png")
+    return _finish_panels(fig, axes, "adversarial accuracy, mean over attacks (%)",
+                          "surrogate-crafted examples: pruned vs base", out / "adv_accuracy_vs_ratio.png")
 
 
 def _security_curves(records: list[dict[str, Any]], out: Path) -> Path | None:
@@ -147,10 +152,8 @@ def _security_curves(records: list[dict[str, Any]], out: Path) -> Path | None:
         ax.set_xscale("log", base=2)
         ax.set_title(f"{arch}, {attack}")
         ax.set_xlabel("eps (x/255)")
-    axes[0][0].set_ylabel("accuracy (%)")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle("security curves, examples crafted white-box on the base model")
-    return _save(fig, out / "security_curves.png")
+    return _finish_panels(fig, axes, "accuracy (%)", "security curves, examples crafted white-box on the base model",
+                          out / "security_curves.png")
 
 
 def _transfer_heatmaps(records: list[dict[str, Any]], out: Path) -> Path | None:
