@@ -186,8 +186,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
     if claim.id in ("adv_within_1pp", "adv_within_1pp_whitebox_base"):
         pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
         control = pipeline.control_model(store, profile, ds, base, cell["ratio"])
-        src = pipeline.attack_source_model(store, profile, ds, arch, cell["source"])
-        adv = pipeline.adversarial_set(store, profile, ds, src, cell["source"], cell["attack"])
+        adv, _ = pipeline.faced_sets(store, profile, ds, base, pruned, cell["source"], cell["attack"])
         b, p, c = (pipeline.correct(store, m, adv, "adv") for m in (base, pruned, control))
         diff = metrics.paired_difference(b, p)
         vs_control = metrics.paired_difference(c, p)
@@ -196,7 +195,8 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
                       value=diff.value, interval=[diff.lo, diff.hi], difference=diff.to_dict(),
                       pruned_minus_control=vs_control.to_dict(),
                       compared=f"{pruned.name} vs {base.name} on {b.size} {cell['attack']} examples crafted on "
-                               f"{src.name} ({cell['source']})")
+                               f"{adv.info['source_model'].get('arch')}-{adv.info['source_model'].get('role')} "
+                               f"({cell['source']})")
     elif claim.id == "adv_within_1pp_over_eps":
         pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
         adv = pipeline.adversarial_set(store, profile, ds, base, "base", cell["attack"], cell["eps"])
@@ -209,11 +209,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
                                f"{255 * cell['eps']:g}/255 crafted on {base.name} (base)")
     elif claim.id == "adv_within_1pp_whitebox_pruned":
         pruned = pipeline.pruned_model(store, profile, ds, base, cell["criterion"], cell["ratio"])
-        on_base = pipeline.adversarial_set(store, profile, ds, base, "base", cell["attack"])
-        on_pruned = pipeline.adversarial_set(store, profile, ds, pruned, "pruned", cell["attack"])
-        same = np.array_equal(*(pipeline.load_adversarial(a)["index"] for a in (on_base, on_pruned)))
-        if not same:
-            raise ValueError(f"{on_base.key} and {on_pruned.key} attack different test images")
+        on_base, on_pruned = pipeline.faced_sets(store, profile, ds, base, pruned, "pruned", cell["attack"])
         b, p = pipeline.correct(store, base, on_base, "adv"), pipeline.correct(store, pruned, on_pruned, "adv")
         transferred = pipeline.correct(store, pruned, on_base, "adv")
         diff = metrics.paired_difference(b, p)

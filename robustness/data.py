@@ -122,10 +122,13 @@ def _finish(x_tr, y_tr, x_te, y_te, n_train: int, n_test: int, seed: int, origin
     check_images(x_te, y_te, f"{origin} (test)")
     if min(len(y_tr), len(y_te)) == 0 or min(y_tr.min(), y_te.min()) < 0:
         raise UsageError(f"{origin}: train and test need images, and labels must be 0, 1, ... (class indices)")
-    num_classes = int(max(y_tr.max(), y_te.max())) + 1
-    x_tr, y_tr = _subsample(x_tr, y_tr, n_train, seed)
-    x_te, y_te = _subsample(x_te, y_te, n_test, seed)
-    return Split(x_tr, y_tr, x_te, y_te, num_classes)
+    return resample(Split(x_tr, y_tr, x_te, y_te, int(max(y_tr.max(), y_te.max())) + 1), n_train, n_test, seed)
+
+
+def resample(split: Split, n_train: int, n_test: int, seed: int) -> Split:
+    """The profile's fixed stratified subsets of a whole split (0: all of it)."""
+    return Split(*_subsample(split.x_train, split.y_train, n_train, seed),
+                 *_subsample(split.x_test, split.y_test, n_test, seed), split.num_classes)
 
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")

@@ -83,16 +83,10 @@ def check(threshold: Threshold, store: Store, profile: Profile, ds: Artifact, ba
         part, what = "test", "clean test images"
     else:
         part = "adv"
-        if threshold.source == "pruned":  # each model attacked white-box on itself, on the same clean images
-            on_base = pipeline.adversarial_set(store, profile, ds, base, "base", threshold.attack, threshold.eps)
-            on_pruned = pipeline.adversarial_set(store, profile, ds, pruned, "pruned", threshold.attack,
-                                                 threshold.eps)
-            crafted = "white-box on each model itself"
-        else:
-            src = pipeline.attack_source_model(store, profile, ds, base.meta["arch"], threshold.source)
-            on_base = on_pruned = pipeline.adversarial_set(store, profile, ds, src, threshold.source,
-                                                           threshold.attack, threshold.eps)
-            crafted = f"on {src.name} ({threshold.source})"
+        on_base, on_pruned = pipeline.faced_sets(store, profile, ds, base, pruned, threshold.source,
+                                                 threshold.attack, threshold.eps)
+        crafted = ("white-box on each model itself" if threshold.source == "pruned"
+                   else f"on the {threshold.source} model")
         eps = on_pruned.spec["eps"]
         what = f"{threshold.attack} examples{f' at eps {255 * eps:g}/255' if eps is not None else ''} crafted " \
                f"{crafted}"

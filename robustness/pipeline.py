@@ -4,6 +4,7 @@ store. Stage modules stay pure functions of arrays and models; this module names
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,21 +48,42 @@ def _get_torch_built(store: Store, kind: str, spec: dict[str, Any], parents: lis
     return store.get(kind, {**spec, "threads": threads}, parents, run, label=label)
 
 
+@functools.lru_cache(maxsize=None)
+def _cached_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_file(Path(path))
+
+
+def content_sha256(path: Path) -> str:
+    """Your checkpoint's or data's hash, once per process and file version: claims ask for it in every cell."""
+    st = Path(path).stat()
+    return _cached_sha256(str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _factory_data(path: str, seed: int) -> tuple[data_mod.Split, str]:
+    """A dataset factory's whole split and its content hash, read once per process."""
+    whole = data_mod.load_split(path, 0, 0, seed)
+    return whole, arrays_sha256(whole.x_train, whole.y_train, whole.x_test, whole.y_test)
+
+
 # split --------------------------------------------------------------------------------------------------------
 def dataset(store: Store, profile: Profile, data_dir: Path | None = None,
             progress: Progress | None = None) -> Artifact:
     spec = {"dataset": profile.dataset, "n_train": profile.n_train, "n_test": profile.n_test,
             "seed": profile.seed}
+    whole = None
     if profile.dataset == "npz":  # your own data is keyed by its content, not by where it lies
-        spec["sha256"] = sha256_file(Path(profile.data_path) / "data.npz")
+        spec["sha256"] = content_sha256(Path(profile.data_path) / "data.npz")
     elif is_factory_path(profile.dataset):
-        whole = data_mod.load_split(profile.dataset, 0, 0, profile.seed)
-        spec["sha256"] = arrays_sha256(whole.x_train, whole.y_train, whole.x_test, whole.y_test)
+        whole, spec["sha256"] = _factory_data(profile.dataset, profile.seed)
         spec["factory_sha256"] = factory_fingerprint(profile.dataset)
 
     def build(tmp: Path) -> dict[str, Any]:
-        split = data_mod.load_split(profile.dataset, profile.n_train, profile.n_test, profile.seed, data_dir,
-                                    profile.data_path)
+        if whole is not None:
+            split = data_mod.resample(whole, profile.n_train, profile.n_test, profile.seed)
+        else:
+            split = data_mod.load_split(profile.dataset, profile.n_train, profile.n_test, profile.seed, data_dir,
+                                        profile.data_path)
         save_npz(tmp / "train" / "data.npz", x=split.x_train, y=split.y_train)
         save_npz(tmp / "test" / "data.npz", x=split.x_test, y=split.y_test)
         return {"num_classes": split.num_classes, "mean": split.mean, "std": split.std,
@@ -124,6 +146,8 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     if role not in ("surrogate", "victim"):
         raise UsageError(f"unknown model role {role!r}: choose from surrogate, victim")
     say = _say(progress)
+    if role == "victim" and profile.checkpoint:
+        return _checkpoint_model(store, profile, ds, arch, say)
     seed = profile.seed if role == "victim" else profile.surrogate_seed
     meta = model_meta(profile, ds, arch)
     spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
@@ -131,8 +155,6 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
             "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": profile.device}
     if is_factory_path(arch):
         spec["factory_sha256"] = factory_fingerprint(arch)
-    if role == "victim" and profile.checkpoint:
-        return _checkpoint_model(store, profile, ds, arch, say)
 
     def build(tmp: Path) -> dict[str, Any]:
         x, y = load_arrays(ds, "train")
@@ -160,7 +182,7 @@ def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, s
     meta = model_meta(profile, ds, arch)
     path = Path(profile.checkpoint)
     spec = {"arch": arch, "width": profile.width, "num_classes": meta["num_classes"], "device": profile.device,
-            "checkpoint_sha256": sha256_file(path)}
+            "checkpoint_sha256": content_sha256(path)}
     if is_factory_path(arch):
         spec["factory_sha256"] = factory_fingerprint(arch)
 
@@ -251,6 +273,21 @@ def attack_source_model(store: Store, profile: Profile, ds: Artifact, arch: str,
             raise UsageError("source 'pruned' needs a criterion and a ratio")
         return pruned_model(store, profile, ds, base, criterion, ratio, progress)
     raise UsageError(f"unknown source {source!r}: choose from base, pruned, surrogate")
+
+
+def faced_sets(store: Store, profile: Profile, ds: Artifact, base: ModelRef, pruned: ModelRef, source: str,
+               attack: str, eps: float | None = None) -> tuple[Artifact, Artifact]:
+    """The adversarial sets the base and the pruned model face under a threat model: one set crafted on the
+    surrogate or the base, or (source pruned) each model's own white-box set, checked to hold the same images."""
+    if source != "pruned":
+        src = attack_source_model(store, profile, ds, base.meta["arch"], source)
+        adv = adversarial_set(store, profile, ds, src, source, attack, eps)
+        return adv, adv
+    on_base = adversarial_set(store, profile, ds, base, "base", attack, eps)
+    on_pruned = adversarial_set(store, profile, ds, pruned, "pruned", attack, eps)
+    if not np.array_equal(*(load_adversarial(a)["index"] for a in (on_base, on_pruned))):
+        raise ValueError(f"{on_base.key} and {on_pruned.key} attack different test images")
+    return on_base, on_pruned
 
 
 # pruning ------------------------------------------------------------------------------------------------------

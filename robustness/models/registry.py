@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -62,6 +63,7 @@ def import_factory(path: str, what: str = "model factory") -> Callable[..., obje
     return fn
 
 
+@functools.lru_cache(maxsize=None)  # a module's source does not change once imported
 def factory_fingerprint(path: str) -> str:
     """sha256 of the factory module's source: editing the architecture's code changes every key built from it."""
     fn = import_factory(path)

@@ -24,46 +24,24 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("claim_cell", params)
 
 
-def _check(claim_id, claim_cell, store, profile, dataset, record_claim):
-    claim = claims.get_claim(claim_id)
-    record = claims.measure(claim, claim_cell, store, profile, dataset)
-    record_claim(record)
-    assert record["verdict"] != "not reproduced", record["message"]
+# one test function per claim, named for it, so ids read `test_adv_within_1pp[surrogate-digits-...]`
+MARKS = {
+    "latency_gain_8pct": [pytest.mark.xdist_group("latency")],  # one worker times every latency cell
+    "transfer_consistent": [pytest.mark.transfer],
+}
 
 
-def test_adv_within_1pp(claim_cell, store, profile, dataset, record_claim):
-    _check("adv_within_1pp", claim_cell, store, profile, dataset, record_claim)
+def _claim_test(claim_id: str):
+    def test(claim_cell, store, profile, dataset, record_claim):
+        record = claims.measure(claims.get_claim(claim_id), claim_cell, store, profile, dataset)
+        record_claim(record)
+        assert record["verdict"] != "not reproduced", record["message"]
+
+    test.__name__ = test.__qualname__ = f"test_{claim_id}"
+    for mark in MARKS.get(claim_id, []):
+        test = mark(test)
+    return test
 
 
-def test_adv_within_1pp_whitebox_base(claim_cell, store, profile, dataset, record_claim):
-    _check("adv_within_1pp_whitebox_base", claim_cell, store, profile, dataset, record_claim)
-
-
-def test_adv_within_1pp_whitebox_pruned(claim_cell, store, profile, dataset, record_claim):
-    _check("adv_within_1pp_whitebox_pruned", claim_cell, store, profile, dataset, record_claim)
-
-
-def test_adv_within_1pp_over_eps(claim_cell, store, profile, dataset, record_claim):
-    _check("adv_within_1pp_over_eps", claim_cell, store, profile, dataset, record_claim)
-
-
-def test_clean_within_2pp(claim_cell, store, profile, dataset, record_claim):
-    _check("clean_within_2pp", claim_cell, store, profile, dataset, record_claim)
-
-
-def test_ir_size_cut_66(claim_cell, store, profile, dataset, record_claim):
-    _check("ir_size_cut_66", claim_cell, store, profile, dataset, record_claim)
-
-
-@pytest.mark.xdist_group("latency")  # one worker times every latency cell, so -n 4 disturbs it least
-def test_latency_gain_8pct(claim_cell, store, profile, dataset, record_claim):
-    _check("latency_gain_8pct", claim_cell, store, profile, dataset, record_claim)
-
-
-@pytest.mark.transfer
-def test_transfer_consistent(claim_cell, store, profile, dataset, record_claim):
-    _check("transfer_consistent", claim_cell, store, profile, dataset, record_claim)
-
-
-def test_criteria_comparable(claim_cell, store, profile, dataset, record_claim):
-    _check("criteria_comparable", claim_cell, store, profile, dataset, record_claim)
+for _claim in claims.CLAIMS:
+    globals()[f"test_{_claim.id}"] = _claim_test(_claim.id)
