@@ -130,7 +130,41 @@ def craft(spec: AttackSpec, model: nn.Module, x: np.ndarray, y: np.ndarray, num_
             out.append(attack.generate(x=np.ascontiguousarray(xb, dtype=np.float32), y=yb.astype(np.int64)))
             if progress is not None and len(x) > chunk:
                 progress(f"  {spec.name}: {min(start + chunk, len(x))}/{len(x)} images")
-    return np.concatenate(out).astype(np.float32)
+    x_adv = np.concatenate(out).astype(np.float32)
+    check_perturbation(spec, x, x_adv)
+    return x_adv
+
+
+def check_perturbation(spec: AttackSpec, x: np.ndarray, x_adv: np.ndarray, slack: float = 1e-6) -> None:
+    """Every crafted set, of every source and eps, stays in [0, 1] and (eps-bounded attacks) in its Linf ball;
+    a violation fails the build instead of storing examples that a larger budget made."""
+    from robustness.errors import SelfCheckError
+
+    if x_adv.shape != x.shape or not np.isfinite(x_adv).all():
+        raise SelfCheckError(f"{spec.name} returned {x_adv.shape} with non-finite values or another shape than "
+                             f"{x.shape}")
+    if x_adv.min(initial=0) < 0 or x_adv.max(initial=0) > 1:
+        raise SelfCheckError(f"{spec.name} left [0, 1]: values from {x_adv.min():.4f} to {x_adv.max():.4f}")
+    if spec.eps is not None:
+        linf = float(norms(x, x_adv)["linf"].max(initial=0))
+        if linf > spec.eps + slack:
+            raise SelfCheckError(f"{spec.name} left its eps ball: Linf {linf:.6f} > eps {spec.eps:.6f}")
+
+
+def zero_gradient_fraction(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int) -> float:
+    """Fraction of images whose cross-entropy input gradient is exactly zero: gradient masking shows here
+    (saturated softmax, non-differentiable layers) before it shows as an attack that fails."""
+    grads = classifier(model, num_classes).loss_gradient(np.ascontiguousarray(x, dtype=np.float32),
+                                                         y.astype(np.int64))
+    return float((np.abs(grads.reshape(len(x), -1)).max(axis=1) == 0).mean())
+
+
+def with_loss(spec: AttackSpec, loss_type: str) -> AttackSpec:
+    """APGD with another loss (`difference_logits_ratio`, Croce & Hein's DLR): if it beats cross-entropy by far,
+    cross-entropy gradients are masked."""
+    if spec.name != "apgd":
+        raise UsageError(f"only apgd takes a loss type, not {spec.name}")
+    return AttackSpec(spec.name, spec.eps, {**spec.params, "loss_type": loss_type}, spec.seed)
 
 
 def norms(x: np.ndarray, x_adv: np.ndarray) -> dict[str, np.ndarray]:

@@ -58,8 +58,11 @@ def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, sta
 
 def _source_models(store, profile, ds, arch, source, pruned_ratios, progress) -> list:
     """White-box on the pruned model is crafted at the largest ratio of each criterion: the open question is
-    whether a pruned model is weaker against attacks on itself, and the largest ratio is where it would show."""
+    whether a pruned model is weaker against attacks on itself, and the largest ratio is where it would show.
+    The control arm at the same step is attacked white-box too: it tells pruning from the extra fine-tuning."""
     if source != "pruned":
         return [pipeline.attack_source_model(store, profile, ds, arch, source, progress=progress)]
+    base = pipeline.base_model(store, profile, ds, arch, "victim", progress)
+    control = pipeline.control_model(store, profile, ds, base, max(pruned_ratios), progress)
     return [pipeline.attack_source_model(store, profile, ds, arch, "pruned", c, max(pruned_ratios), progress)
-            for c in profile.criteria]
+            for c in profile.criteria] + [control]

@@ -40,6 +40,9 @@ def make_parser() -> argparse.ArgumentParser:
                             "store's locks build every artifact once (default 1; use the core count)")
     build.add_argument("--job", type=int, default=0, help=argparse.SUPPRESS)  # set for the spawned processes
     build.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    stages = sub.add_parser("stages", help="check the code of each stage against its recorded version")
+    stages.add_argument("--update", action="store_true",
+                        help="bump the version of every stage whose code changed (its artifacts are rebuilt)")
     show = sub.add_parser("profile", help="print a profile's settings as TOML-ready key = value lines")
     _add_profile_options(show)
     return parser
@@ -66,6 +69,23 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     for key, value in _profile(args).to_dict().items():
         print(f"{key} = {json.dumps(value)}")
+    return 0
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    from robustness import stages
+
+    if args.update:
+        bumped = stages.update()
+        print(f"bumped {', '.join(bumped)}" if bumped else "every stage's version matches its code")
+        return 0
+    changed = stages.stale()
+    for unit in changed:
+        print(f"{unit}: code changed since version {stages.recorded().get(unit, {}).get('version', 0)}")
+    if changed:
+        print("run `python -m robustness stages --update`: the artifacts these build get new keys")
+        return 1
+    print("every stage's version matches its code")
     return 0
 
 
@@ -120,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list()
         if args.command == "profile":
             return cmd_profile(args)
+        if args.command == "stages":
+            return cmd_stages(args)
         return cmd_build(args, list(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

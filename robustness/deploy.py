@@ -71,11 +71,36 @@ def export_ir(model: nn.Module, xml_path: Path) -> dict[str, Any]:
         ov_model = ov.convert_model(model, example_input=torch.rand(1, 3, 32, 32), input=[1, 3, 32, 32])
     pools = _downgrade_pools(ov_model)
     apply_pruning_transformation(ov_model)
+    channels = conv_channels(ov_model)
+    check_channels(model, [c for _, c in channels])
     ov.save_model(ov_model, str(xml_path), compress_to_fp16=False)
     bin_path = xml_path.with_suffix(".bin")
     return {"bin_bytes": bin_path.stat().st_size, "xml_bytes": xml_path.stat().st_size,
-            "ir_parameters": ir_parameters(ov_model), "conv_channels": conv_channels(ov_model),
-            "pools_downgraded": pools}
+            "ir_parameters": ir_parameters(ov_model), "conv_channels": channels,
+            "torch_nonzero_filters": nonzero_filters(model), "pools_downgraded": pools}
+
+
+def nonzero_filters(model: nn.Module) -> list[int]:
+    """Per convolution, in module order: the filters whose weights are not all zero (what should survive)."""
+    return [int((m.weight.detach().flatten(1).abs().sum(1) != 0).sum())
+            for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
+def check_channels(model: nn.Module, ir_channels: list[int]) -> None:
+    """Each convolution of the IR keeps exactly the torch model's nonzero filters: a conv that kept pruned
+    channels (as behind an opset-14 pool) or lost live ones fails the build. Module order is the IR's
+    topological order for the zoo; for a model defined in another order the counts are compared as a multiset."""
+    from robustness.errors import SelfCheckError
+
+    expected = nonzero_filters(model)
+    if ir_channels == expected or sorted(ir_channels) == sorted(expected):
+        return
+    if len(ir_channels) != len(expected):
+        raise SelfCheckError(f"the IR has {len(ir_channels)} convolutions, the torch model {len(expected)}")
+    first = next(i for i, (a, b) in enumerate(zip(ir_channels, expected)) if a != b)
+    raise SelfCheckError(f"IR convolution {first} has {ir_channels[first]} output channels, the torch model "
+                         f"{expected[first]} nonzero filters: OpenVINO's pruning transformation did not remove "
+                         "exactly the pruned filters")
 
 
 class Runner:

@@ -15,3 +15,8 @@ class CorruptArtifactError(RobustnessError):
 
 class StoreError(RobustnessError):
     """The cache folder cannot be used (not writable, full, a file): nothing cached was changed."""
+
+
+class SelfCheckError(RobustnessError):
+    """An artifact fails an honest-evaluation check while it is built (an example outside its eps ball, an IR
+    that kept channels its model pruned): the build fails and nothing is stored."""

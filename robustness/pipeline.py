@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from robustness import data as data_mod
-from robustness import training
+from robustness import stages, training
 from robustness.errors import CorruptArtifactError, UsageError
 from robustness.models import create_model, factory_fingerprint, is_factory_path
 from robustness.profiles import Profile
@@ -38,14 +38,21 @@ def _say(progress: Progress | None) -> Progress:
     return progress if progress is not None else log.info
 
 
+def _get(store: Store, kind: str, spec: dict[str, Any], parents: list[Artifact],
+         build: Callable[[Path], dict[str, Any]], label: str) -> Artifact:
+    """store.get with the version of the code that builds `kind` in the key: changed code rebuilds what it
+    affects, and nothing else (robustness.stages)."""
+    return store.get(kind, {**spec, "code": stages.code_versions(kind)}, parents, build, label=label)
+
+
 def _get_torch_built(store: Store, kind: str, spec: dict[str, Any], parents: list[Artifact],
                      build: Callable[[Path], dict[str, Any]], label: str, threads: int) -> Artifact:
-    """store.get for artifacts computed with torch: CPU kernels sum in a thread-dependent order, so the thread
+    """_get for artifacts computed with torch: CPU kernels sum in a thread-dependent order, so the thread
     count is part of the key and the build runs with exactly that many threads."""
     def run(tmp: Path) -> dict[str, Any]:
         with training.torch_threads(threads):
             return build(tmp)
-    return store.get(kind, {**spec, "threads": threads}, parents, run, label=label)
+    return _get(store, kind, {**spec, "threads": threads}, parents, run, label)
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,7 +96,7 @@ def dataset(store: Store, profile: Profile, data_dir: Path | None = None,
         return {"num_classes": split.num_classes, "mean": split.mean, "std": split.std,
                 "n_train": int(len(split.y_train)), "n_test": int(len(split.y_test))}
 
-    return store.get("dataset", spec, [], build, label=f"dataset {profile.dataset}")
+    return _get(store, "dataset", spec, [], build, f"dataset {profile.dataset}")
 
 
 def load_arrays(ds: Artifact, part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -412,7 +419,7 @@ def ir_model(store: Store, model: ModelRef, progress: Progress | None = None) ->
         _say(progress)(f"IR {model.name}: {info['bin_bytes']} bytes, {info['ir_parameters']} parameters")
         return {**info, "model": model.meta}
 
-    return store.get("ir", spec, [model.artifact], build, label=f"IR {model.name}")
+    return _get(store, "ir", spec, [model.artifact], build, f"IR {model.name}")
 
 
 # predictions --------------------------------------------------------------------------------------------------

@@ -94,7 +94,9 @@ def _stats(ctrl) -> dict[str, Any]:
     layers = {}
     for node in ctrl.pruned_module_groups_info.get_all_nodes():
         mask = ctrl.get_mask(node)
-        layers[str(node.module_scope)] = {"filters": int(mask.numel()), "pruned": int((mask == 0).sum())}
+        pruned = (mask == 0).nonzero().flatten().tolist()  # which filters, so nesting is checked filter by filter
+        layers[str(node.module_scope)] = {"filters": int(mask.numel()), "pruned": len(pruned),
+                                          "pruned_filters": [int(i) for i in pruned]}
     return {
         "pruning_level": float(ctrl.pruning_level),
         "flops_full": int(s.full_flops), "flops_current": int(s.current_flops),

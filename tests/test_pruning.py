@@ -26,11 +26,13 @@ def pruned_pair(request, tmp_path_factory):
             "pruned_ir": deploy.export_ir(pruned, folder / "pruned.xml"), "pruned_xml": folder / "pruned.xml"}
 
 
-def test_masks_are_nested_and_ratios_reached(pruned_pair):
+def test_masks_are_nested_filter_by_filter_and_ratios_reached(pruned_pair):
     s30, s50 = pruned_pair["steps"]
     for layer, info in s50.stats["layers"].items():
-        assert info["pruned"] == int(info["filters"] * 0.5), layer  # channel_multiple(1): floor(C * ratio)
-        assert s30.stats["layers"][layer]["pruned"] <= info["pruned"]
+        assert info["pruned"] == int(info["filters"] * 0.5) == len(info["pruned_filters"]), layer  # floor(C * r)
+        earlier = set(s30.stats["layers"][layer]["pruned_filters"])
+        assert earlier <= set(info["pruned_filters"]), f"{layer}: filters pruned at 0.3 came back at 0.5"
+        assert len(earlier) == int(info["filters"] * 0.3), layer
     zero = pruning.zero_filter_fraction(pruned_pair["pruned"])
     assert 0.2 < zero <= 0.5
 
@@ -56,6 +58,19 @@ def test_openvino_predicts_like_torch(pruned_pair):
         out = deploy.Runner(xml).logits(x)
         assert np.abs(out - ref).max() < 1e-3
         assert (out.argmax(1) == ref.argmax(1)).mean() >= 0.995
+
+
+def test_the_build_refuses_an_ir_that_kept_pruned_channels(pruned_pair):
+    """What the opset-14 pool bug did: one convolution keeps its pruned channels. A test on counts of any
+    shrunk conv would pass it; the build-time check compares every convolution with the torch model."""
+    from robustness.errors import SelfCheckError
+
+    kept = [c for _, c in pruned_pair["pruned_ir"]["conv_channels"]]
+    deploy.check_channels(pruned_pair["pruned"], kept)  # the real IR passes
+    full = [c for _, c in pruned_pair["base_ir"]["conv_channels"]]
+    i = next(i for i, (a, b) in enumerate(zip(kept, full)) if a < b)
+    with pytest.raises(SelfCheckError, match=f"IR convolution {i} has {full[i]} output channels"):
+        deploy.check_channels(pruned_pair["pruned"], kept[:i] + [full[i]] + kept[i + 1:])
 
 
 def test_first_conv_is_kept_whole(pruned_pair):

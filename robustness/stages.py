@@ -1,0 +1,109 @@
+"""Stage versions: the code each kind of artifact is built by, as a version in every store key.
+
+Without them a changed attack, pruning or export silently reuses artifacts the old code built. Each kind names its
+code units (a module, or one function of the pipeline that builds it); `stages.json` records, per unit, a version
+and the fingerprint of its code (the syntax tree, so comments and docstrings do not count). A unit whose code no
+longer matches its fingerprint fails `tests/test_stages.py` until `python -m robustness stages --update` bumps its
+version, which changes the key of exactly the kinds built by it (and, through parent keys, of their children).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib
+import inspect
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from robustness.errors import UsageError
+
+LOCK = Path(__file__).with_name("stages.json")
+# kind -> the code that builds it: a module (every file of a package) or `module:function` of the pipeline
+KIND_CODE: dict[str, tuple[str, ...]] = {
+    "adversarial_set": ("robustness.attacks", "robustness.pipeline:adversarial_set",
+                        "robustness.pipeline:attack_indices"),
+    "base_model": ("robustness.models", "robustness.training", "robustness.pipeline:base_model",
+                   "robustness.pipeline:_checkpoint_model", "robustness.pipeline:build_module"),
+    "control_models": ("robustness.pruning", "robustness.training", "robustness.pipeline:control_schedule",
+                       "robustness.pipeline:_finetune_fn"),
+    "dataset": ("robustness.data", "robustness.pipeline:dataset"),
+    "ir": ("robustness.deploy", "robustness.pipeline:ir_model"),
+    "predictions": ("robustness.training", "robustness.pipeline:predictions"),
+    "pruned_models": ("robustness.pruning", "robustness.training", "robustness.pipeline:prune_schedule",
+                      "robustness.pipeline:_finetune_fn"),
+}
+
+
+def units() -> list[str]:
+    return sorted({u for code in KIND_CODE.values() for u in code})
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    def _strip(self, node):
+        self.generic_visit(node)
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _strip
+
+
+def _tree_sha256(source: str) -> str:
+    tree = _StripDocstrings().visit(ast.parse(textwrap.dedent(source)))
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+
+
+def fingerprint(unit: str) -> str:
+    """sha256 of the unit's syntax tree without docstrings (a package: of every module in it, by name)."""
+    module_name, _, func = unit.partition(":")
+    module = importlib.import_module(module_name)
+    if func:
+        return _tree_sha256(inspect.getsource(getattr(module, func)))
+    files = (sorted(Path(module.__file__).parent.glob("*.py")) if Path(module.__file__).name == "__init__.py"
+             else [Path(module.__file__)])
+    return hashlib.sha256("".join(f"{p.name}:{_tree_sha256(p.read_text())}" for p in files).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def recorded() -> dict[str, dict[str, Any]]:
+    return json.loads(LOCK.read_text())
+
+
+def code_versions(kind: str) -> dict[str, int]:
+    """What goes into the key of an artifact of `kind`: the version of each unit that builds it."""
+    lock = recorded()
+    try:
+        return {u: int(lock[u]["version"]) for u in KIND_CODE[kind]}
+    except KeyError as exc:
+        raise UsageError(f"no stage version for {exc.args[0]!r}: run `python -m robustness stages --update`") \
+            from None
+
+
+def stale() -> list[str]:
+    """Units whose code changed since their version was recorded."""
+    lock = recorded()
+    return [u for u in units() if u not in lock or lock[u]["fingerprint"] != fingerprint(u)]
+
+
+def update(path: Path = LOCK) -> list[str]:
+    """Bump the version of every changed unit and record its new fingerprint; returns the bumped units."""
+    lock = json.loads(path.read_text()) if path.exists() else {}
+    bumped = []
+    for unit in units():
+        fp = fingerprint(unit)
+        if unit not in lock:
+            lock[unit] = {"version": 1, "fingerprint": fp}
+            bumped.append(unit)
+        elif lock[unit]["fingerprint"] != fp:
+            lock[unit] = {"version": int(lock[unit]["version"]) + 1, "fingerprint": fp}
+            bumped.append(unit)
+    lock = {u: lock[u] for u in units()}
+    path.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
+    recorded.cache_clear()
+    return bumped
