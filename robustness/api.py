@@ -60,5 +60,5 @@ def evaluate(model: str | Callable[..., Any], data: str | Path | Callable[..., A
         say(f"[{i}/{len(todo)}] {claim.id}[{claims_mod.cell_id(claim, cell)}]")
         records.append(claims_mod.measure(claim, cell, store, prof, ds))
     if results_dir is not None:
-        report.write(records, Path(results_dir), prof.to_dict())
+        report.write(records, Path(results_dir), prof)
     return records

@@ -1,4 +1,5 @@
-"""Command line: `python -m robustness list | build | report`. Bad input exits 2 with one line naming the fix."""
+"""Command line: `python -m robustness list | build | profile | expected | stages`. Bad input exits 2 with one
+line naming the fix."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ def make_parser() -> argparse.ArgumentParser:
     stages = sub.add_parser("stages", help="check the code of each stage against its recorded version")
     stages.add_argument("--update", action="store_true",
                         help="bump the version of every stage whose code changed (its artifacts are rebuilt)")
+    exp = sub.add_parser("expected", help="the profile's recorded non-reproductions (expected failures)")
+    _add_profile_options(exp)
+    exp.add_argument("--update", action="store_true",
+                     help="record every `not reproduced` cell of the profile's results.json as expected")
+    exp.add_argument("--results-dir", type=Path, help="default: results/<profile>-<profile hash>")
     show = sub.add_parser("profile", help="print a profile's settings as TOML-ready key = value lines")
     _add_profile_options(show)
     return parser
@@ -69,6 +75,25 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     for key, value in _profile(args).to_dict().items():
         print(f"{key} = {json.dumps(value)}")
+    return 0
+
+
+def cmd_expected(args: argparse.Namespace) -> int:
+    from robustness import expected
+
+    profile = _profile(args)
+    results = (args.results_dir or Path("results") / profile.results_name) / "results.json"
+    if args.update:
+        digest, count = expected.update(results)
+        if digest != profile.hash:
+            print(f"note: {results} is of profile hash {digest}, not {profile.hash}")
+        print(f"recorded {count} non-reproductions of profile hash {digest} in {expected.PATH}")
+        return 0
+    cells = expected.for_profile(profile)
+    print(f"profile {profile.name} (hash {profile.hash}): {len(cells)} expected failures")
+    for cell, entry in cells.items():
+        print(f"{cell}: {entry['value']:+.4f} [{entry['interval'][0]:+.4f}, {entry['interval'][1]:+.4f}], "
+              f"n={entry['n']}")
     return 0
 
 
@@ -142,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_profile(args)
         if args.command == "stages":
             return cmd_stages(args)
+        if args.command == "expected":
+            return cmd_expected(args)
         return cmd_build(args, list(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -87,6 +87,20 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
+    @property
+    def hash(self) -> str:
+        """What results and expected failures are keyed by: every setting (not the notes), so `--set eps=4/255`
+        never writes into, or inherits the expected failures of, the preset it started from."""
+        import hashlib
+        import json
+
+        settings = {k: v for k, v in self.to_dict().items() if k != "notes"}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def results_name(self) -> str:
+        return f"{self.name}-{self.hash[:8]}"
+
     def source_attacks(self, source: str) -> list[str]:
         """The attacks crafted on a source: white-box on pruned models is the costly one, so it has its own list."""
         if source == "pruned":

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from robustness.claims import PAPER, claim_table
+from robustness import metrics
+from robustness.claims import PAPER, VERDICTS, allowed, claim_table, get_claim, side
+from robustness.errors import UsageError
+from robustness.profiles import Profile
 from robustness.store import library_versions
-
-VERDICTS = ["reproduced", "inconclusive", "not reproduced"]
 
 
 def collect(records_dir: Path) -> list[dict[str, Any]]:
@@ -20,59 +21,119 @@ def collect(records_dir: Path) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (r["claim"], r["cell"]))
 
 
+def error_record(claim_id: str, cell: str, profile: Profile, why: str) -> dict[str, Any]:
+    """A collected claim cell that wrote no record: it stays in the table as an error, never vanishes."""
+    return {"claim": claim_id, "cell": cell, "profile": profile.name, "profile_hash": profile.hash,
+            "verdict": "error", "message": f"{claim_id}[{cell}]: error: {why}"}
+
+
+def merge(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[dict[str, Any]]:
+    """This run's records over the folder's earlier ones, cell by cell: a partial run (`-k latency`) updates its
+    cells and keeps every other. A folder holding another profile's results is refused, never overwritten."""
+    path = out / "results.json"
+    old: list[dict[str, Any]] = []
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data.get("profile_hash") != profile.hash:
+            raise UsageError(f"{out} holds results of profile {data.get('profile', {}).get('name')!r} (hash "
+                             f"{data.get('profile_hash')}), not of this run's {profile.name!r} ({profile.hash}): "
+                             "give another --results-dir")
+        old = data["records"]
+    merged = {(r["claim"], r["cell"]): r for r in old}
+    merged.update({(r["claim"], r["cell"]): r for r in records})
+    return [merged[k] for k in sorted(merged)]
+
+
 def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per claim: how many cells gave each verdict."""
+    """One row per claim: how many cells gave each verdict, how many non-reproductions survive a 5%
+    false-discovery rate over the claim's cells, and the narrowest interval its n allows."""
     rows = []
-    for claim in sorted({r["claim"] for r in records}):
-        cells = [r for r in records if r["claim"] == claim]
-        counts = Counter(r["verdict"] for r in cells)
-        values = [r["value"] for r in cells]
-        outside = sum(not _inside(r["value"], r["comparison"], r["bound"]) for r in cells)
-        rows.append({"claim": claim, "cells": len(cells), **{v: counts.get(v, 0) for v in VERDICTS},
-                     "value outside": outside, "min": min(values), "max": max(values)})
+    for claim_id in sorted({r["claim"] for r in records}):
+        claim = get_claim(claim_id)
+        mine = [r for r in records if r["claim"] == claim_id]
+        measured = [r for r in mine if r["verdict"] != "error"]
+        counts = Counter(r["verdict"] for r in mine)
+        values = [r["value"] for r in measured]
+        row: dict[str, Any] = {
+            "claim": claim_id, "cells": len(mine), **{v: counts.get(v, 0) for v in VERDICTS},
+            "value outside": sum(side(claim, r["value"]) != 0 for r in measured),
+            "min": min(values) if values else None, "max": max(values) if values else None,
+            "not reproduced (FDR 5%)": None, "narrowest half-width": None, "n": None}
+        tested = [r for r in measured if r.get("mcnemar_p") is not None]
+        if tested:
+            q = metrics.benjamini_hochberg([r["mcnemar_p"] for r in tested])
+            row["not reproduced (FDR 5%)"] = sum(r["verdict"] == "not reproduced" and qi < 0.05
+                                                 for r, qi in zip(tested, q))
+        if claim.unit == "pp" and measured:
+            n = min(r["n"] for r in measured)
+            row.update(n=n, **{"narrowest half-width": metrics.narrowest_half_width(n, claim.comparisons)})
+            row["n can show the bound"] = row["narrowest half-width"] < allowed(claim)[1]
+        rows.append(row)
     return rows
 
 
-def _inside(value: float, comparison: str, bound) -> bool:
-    if comparison == "abs_le":
-        return abs(value) <= bound
-    if comparison == "ge":
-        return value >= bound
-    return bound[0] <= value <= bound[1]
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:+.2f}"
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:+.2f}"
+def _bound_note(row: dict[str, Any]) -> str:
+    if row.get("narrowest half-width") is None:
+        return "-"
+    hw = f"+-{100 * row['narrowest half-width']:.2f} pp at n={row['n']}"
+    return hw if row["n can show the bound"] else f"{hw}: n cannot show the bound, none can be reproduced"
 
 
-def write(records: list[dict[str, Any]], out: Path, profile: dict[str, Any]) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"paper": PAPER, "profile": profile,
-                                                  "versions": library_versions(), "claims": claim_table(),
-                                                  "records": records}, indent=1, sort_keys=True, default=str))
-    lines = [f"# Claims of {PAPER}", "",
-             f"Profile `{profile['name']}` (dataset {profile['dataset']}): {profile.get('notes', '')}. "
-             "A verdict from a profile other than `paper` is not a CIFAR result.", "",
-             "| claim | cells | reproduced | inconclusive | not reproduced | measured value outside the bound | "
-             "measured range (pp or %) |",
-             "|---|---|---|---|---|---|---|"]
+def table_lines(records: list[dict[str, Any]]) -> list[str]:
+    lines = ["| claim | cells | reproduced | inconclusive | not reproduced (FDR 5%) | uninformative | error | "
+             "value outside the bound | narrowest interval | measured range (pp, % or rho) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in summary(records):
+        fdr = row["not reproduced (FDR 5%)"]
         lines.append(f"| {row['claim']} | {row['cells']} | {row['reproduced']} | {row['inconclusive']} | "
-                     f"{row['not reproduced']} | {row['value outside']} | {_pct(row['min'])} .. {_pct(row['max'])} |")
-    lines += ["", "`reproduced`: the 95% interval lies inside the bound; `not reproduced`: it lies wholly outside "
-              "(the data contradict the claim); `inconclusive`: it straddles the bound (too few images to tell; the "
-              "next column counts the cells whose measured value is outside).", "",
-              "## Every cell", "", "| claim | cell | n | measured | 95% interval | verdict |",
-              "|---|---|---|---|---|---|"]
+                     f"{row['not reproduced']}{'' if fdr is None else f' ({fdr})'} | {row['uninformative']} | "
+                     f"{row['error']} | {row['value outside']} | {_bound_note(row)} | "
+                     f"{_pct(row['min'])} .. {_pct(row['max'])} |")
+    return lines
+
+
+def write(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[dict[str, Any]]:
+    """Merge this run's records into out/results.json, then write report.md and the plots from all of them."""
+    out.mkdir(parents=True, exist_ok=True)
+    records = merge(records, out, profile)
+    payload = {"paper": PAPER, "profile": profile.to_dict(), "profile_hash": profile.hash,
+               "versions": library_versions(), "claims": claim_table(), "records": records}
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str))
+    tmp.replace(out / "results.json")  # a killed run leaves the old results whole
+    lines = [f"# Claims of {PAPER}", "",
+             f"Profile `{profile.name}` (hash {profile.hash}, dataset {profile.dataset}): {profile.notes}. "
+             "A verdict from a profile other than `paper` is not a CIFAR result.", "",
+             *table_lines(records), "",
+             "`reproduced`: the 95% interval lies inside the bound; `not reproduced`: it lies wholly outside (the "
+             "data contradict the claim; in brackets, how many of those survive a Benjamini-Hochberg false-"
+             "discovery rate of 5% over the claim's McNemar p-values); `inconclusive`: it straddles the bound; "
+             "`uninformative`: both models compared are at or below 2% or at or above 98%; `error`: the cell "
+             "crashed and wrote no record. Accuracy claims are decided on pruned minus control arm (the same "
+             "fine-tuning without pruning); every cell also gives pruned minus base, the paper's comparison. "
+             "Narrowest interval: the half-width of a paired interval on n images when no image disagrees; a "
+             "bound tighter than that cannot be reproduced at this n.", "",
+             "## Every cell", "", "| claim | cell | n | measured | 95% interval | verdict | pruned minus base |",
+             "|---|---|---|---|---|---|---|"]
     for r in records:
+        if r["verdict"] == "error":
+            lines.append(f"| {r['claim']} | {r['cell']} | - | - | - | error | {r['message'][-120:]} |")
+            continue
         lo, hi = r["interval"]
-        lines.append(f"| {r['claim']} | {r['cell']} | {r['n']} | {_pct(r['value'])} | "
-                     f"[{_pct(lo)}, {_pct(hi)}] | {r['verdict']} |")
-    plots = plot(records, out)
+        paper = r.get("difference")
+        vs_base = f"{_pct(paper['value'])} [{_pct(paper['lo'])}, {_pct(paper['hi'])}], {r['verdict_vs_base']}" \
+            if paper and "verdict_vs_base" in r else "-"
+        lines.append(f"| {r['claim']} | {r['cell']} | {r['n']} | {_pct(r['value'])} | [{_pct(lo)}, {_pct(hi)}] | "
+                     f"{r['verdict']} | {vs_base} |")
+    plots = plot([r for r in records if r["verdict"] != "error"], out)
     if plots:
         lines[4:4] = [" ".join(f"![{p.stem}]({p.name})" for p in plots), ""]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    return out
+    return records
 
 
 def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:

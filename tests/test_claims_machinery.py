@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from robustness import claims, metrics, report
+from robustness import claims, report
 
 
 def test_claims_are_sorted_data_with_their_sentences():
@@ -38,18 +38,6 @@ def test_verdicts(claim_id, value, interval, expected):
     assert claims.verdict(claims.get_claim(claim_id), value, *interval) == expected
 
 
-def test_paired_difference_is_paired():
-    rng = np.random.default_rng(0)
-    a = rng.random(400) < 0.5
-    b = a.copy()
-    b[:4] = True  # four images flip to correct: +1 pp exactly
-    d = metrics.paired_difference(a, b)
-    assert d.value == pytest.approx((b.sum() - a.sum()) / 400)
-    assert d.lo <= d.value <= d.hi and d.hi - d.lo < 0.03  # far narrower than two independent intervals
-    acc = metrics.accuracy(a)
-    assert acc.lo < acc.value < acc.hi and acc.n == 400
-
-
 def _smoke_with_three_archs(smoke):
     return smoke.replace(archs=("mobilenet_v1", *smoke.archs))
 
@@ -64,32 +52,40 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
             and c.get("ratio", 0.5) == 0.5]
     cell = next((c for c in mine if c.get("attack", "fgsm") == "fgsm"), mine[0])  # cheapest attack where it can
     rec = claims.measure(claim, cell, store, smoke, smoke_dataset)
-    assert rec["verdict"] in report.VERDICTS
+    assert rec["verdict"] in claims.VERDICTS
     assert rec["n"] >= 1 and rec["interval"][0] <= rec["value"] <= rec["interval"][1]
     assert rec["profile"] == "smoke" and rec["compared"] in rec["message"] and str(rec["n"]) in rec["message"]
+    if claim.reference == "control":  # decided on pruned minus control; the paper's comparison kept beside it
+        assert rec["value"] == rec["pruned_minus_control"]["value"] and "control arm" in rec["compared"]
+        assert rec["difference"]["value"] == rec["pruned"]["value"] - rec["base"]["value"]
+        assert rec["verdict_vs_base"] in claims.VERDICTS and "pruned minus base" in rec["message"]
     if claim_id == "transfer_consistent":
         assert len(rec["transfer"]) == 6 and -1 <= rec["value"] <= 1
     elif claim_id in ("adv_within_1pp", "adv_within_1pp_whitebox_base"):
-        assert "pruned_minus_control" in rec and rec["n"] == smoke.n_attack
-    elif claim_id == "adv_within_1pp_whitebox_pruned":  # white-box on itself, compared with the transferred set
+        assert rec["n"] == smoke.n_attack
+    elif claim_id == "adv_within_1pp_whitebox_pruned":  # each model white-box on itself, the control arm too
         assert rec["transferred"]["n"] == rec["n"] == smoke.n_attack and "whitebox_minus_transferred" in rec
+        assert "each attacked white-box on itself" in rec["compared"]
     elif claim_id == "adv_within_1pp_over_eps":
         assert rec["eps"] == cell["eps"] and rec["n"] == smoke.n_attack
-    out = report.write([rec], tmp_path, smoke.to_dict())
+    out = report.write([rec], tmp_path, smoke)
     data = json.loads((out / "results.json").read_text())
     assert data["records"][0]["cell"] == rec["cell"] and data["profile"]["name"] == "smoke"
     assert rec["cell"] in (out / "report.md").read_text()
 
 
-def test_expected_failures_name_real_cells_and_say_what_was_measured():
+def test_expected_failures_name_real_cells_of_the_profile_they_were_measured_on():
+    from robustness import expected
     from robustness.profiles import load_profile
 
-    for claim in claims.CLAIMS:
-        for key, reason in claim.expected_failures.items():
-            profile_name, _, cid = key.partition("/")
-            ids = {claims.cell_id(claim, c) for c in claims.cells(claim, load_profile(profile_name))}
-            assert cid in ids, f"{claim.id}: {key} is not a cell of profile {profile_name}"
-            assert "measured" in reason and "[" in reason, f"{claim.id}[{key}]: give the measured value and interval"
+    for digest, entry in expected.load().items():
+        profile = load_profile(entry["profile"])
+        assert profile.hash == digest, f"expected failures of {entry['profile']} are of an older profile: rerun " \
+                                       "the claims and `python -m robustness expected --update`"
+        ids = {expected.key(c.id, claims.cell_id(c, cell)) for c in claims.CLAIMS for cell in claims.cells(c, profile)}
+        for key, measured in entry["cells"].items():
+            assert key in ids, f"{key} is not a cell of profile {entry['profile']}"
+            assert set(measured) == {"value", "interval", "n"} and measured["n"] >= 1
 
 
 def test_latency_alternates_in_a_shuffled_order():

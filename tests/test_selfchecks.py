@@ -1,5 +1,7 @@
 """Honest evaluation: checks the suite runs on itself, on the smoke profile's artifacts."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -120,3 +122,53 @@ def test_bad_attack_input(bad, words):
     with pytest.raises(UsageError) as err:
         attacks.attack_spec(SMOKE, bad["attack"], bad.get("eps"))
     assert words in str(err.value)
+
+
+def test_a_set_outside_its_eps_ball_fails_the_build_and_is_not_stored(store, smoke, smoke_dataset, smoke_base,
+                                                                      monkeypatch):
+    from robustness.errors import SelfCheckError
+
+    class TooFar:  # what a larger budget than the spec's would give
+        def __init__(self, eps):
+            self.eps = eps
+
+        def generate(self, x, y):
+            return np.clip(x + 2 * self.eps, 0, 1)
+
+    monkeypatch.setattr(attacks, "_build", lambda spec, clf: TooFar(spec.eps))
+    eps = 5 / 255  # a set no other test builds, so the store cannot answer from its cache
+    with pytest.raises(SelfCheckError, match="left its eps ball"):
+        pipeline.adversarial_set(store, smoke, smoke_dataset, smoke_base, "base", "pgd", eps)
+    manifests = (store.root / "objects" / "adversarial_set").glob("*/manifest.json")
+    assert not [m for m in manifests if json.loads(m.read_text())["spec"]["eps"] == eps]
+
+
+def test_no_gradient_masking_zero_input_gradients(smoke_arch_base, smoke_dataset):
+    """Gradient masking shows first as exactly zero input gradients (a saturated softmax, a flat layer)."""
+    x, y = pipeline.load_arrays(smoke_dataset, "test")
+    zero = attacks.zero_gradient_fraction(smoke_arch_base.load(), x[:SMOKE.n_attack], y[:SMOKE.n_attack], 10)
+    assert zero <= 0.02, f"{smoke_arch_base.name}: {zero:.1%} of images have an all-zero input gradient"
+
+
+def test_no_gradient_masking_apgd_dlr_is_not_much_stronger_than_cross_entropy(store, smoke, smoke_dataset,
+                                                                            smoke_arch_base):
+    """If APGD with Croce and Hein's DLR loss beat cross-entropy by far, cross-entropy gradients would be masked:
+    a margin of 5 points plus two images."""
+    model = smoke_arch_base.load()
+    ce = _accuracy(model, _set(store, smoke, smoke_dataset, smoke_arch_base, "apgd")[1])
+    art, adv = _set(store, smoke, smoke_dataset, smoke_arch_base, "apgd")
+    spec = attacks.with_loss(attacks.attack_spec(SMOKE, "apgd"), "difference_logits_ratio")
+    x_te, _ = pipeline.load_arrays(smoke_dataset, "test")
+    x_dlr = attacks.craft(spec, model, x_te[adv["index"]], adv["y"], 10)
+    dlr = float((training.predict(model, x_dlr) == adv["y"]).mean())
+    assert dlr >= ce - 0.05 - 2 / len(adv["y"]), f"{smoke_arch_base.name}: APGD-DLR {dlr:.3f}, APGD-CE {ce:.3f}"
+
+
+def test_smoke_pruned_models_stay_within_10_points_of_the_base(smoke_arch_base, smoke_pruned):
+    """Otherwise the gate tracks a broken fine-tuning, not pruning."""
+    base = smoke_arch_base.artifact.info["clean_accuracy"]
+    info = smoke_pruned.artifact.info
+    ratio = smoke_pruned.meta["ratio"]
+    acc = info["steps"][str(len(SMOKE.ratios) - 1)]["clean_accuracy"] if ratio == 0 else \
+        info["ratios"][f"{ratio:g}"]["clean_accuracy"]
+    assert acc >= base - 0.10, f"{smoke_pruned.name}: clean {acc:.3f} vs base {base:.3f}"

@@ -1,0 +1,54 @@
+"""Expected failures: the confirmed non-reproductions of a profile, as data written from a run by
+`python -m robustness expected --update`, never by hand (the way PyTorch keeps ci_expected_accuracy).
+
+Keyed by the profile's hash, so a profile with any field overridden inherits none. Per cell: the measured value,
+interval and n. A listed cell's test passes only while it fails by the claim's own assertion with an interval
+that overlaps the recorded one on the same side of the bound (robustness.claims.check).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from robustness.errors import UsageError
+from robustness.profiles import Profile
+
+PATH = Path(__file__).with_name("expected_failures.json")
+
+
+def key(claim_id: str, cell_id: str) -> str:
+    return f"{claim_id}[{cell_id}]"
+
+
+def load(path: Path | None = None) -> dict[str, Any]:
+    path = path or PATH
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def for_profile(profile: Profile, path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """`claim[cell]` -> {value, interval, n} recorded for exactly this profile (its hash)."""
+    return load(path).get(profile.hash, {}).get("cells", {})
+
+
+def update(results_json: Path, path: Path | None = None) -> tuple[str, int]:
+    """Record every `not reproduced` cell of a results.json under its profile's hash; other profiles' entries
+    stay. Returns the hash and the number of cells recorded."""
+    try:
+        results = json.loads(Path(results_json).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{results_json} does not exist: run `pytest -m claims` for this profile first") from None
+    profile = results["profile"]
+    digest = results.get("profile_hash")
+    if not digest:
+        raise UsageError(f"{results_json} has no profile hash (written by an older version): run the claims again")
+    cells = {key(r["claim"], r["cell"]): {"value": r["value"], "interval": r["interval"], "n": r["n"]}
+             for r in results["records"] if r["verdict"] == "not reproduced"}
+    path = path or PATH
+    data = load(path)
+    data[digest] = {"profile": profile["name"], "written": time.strftime("%Y-%m-%d"),
+                    "from": f"{results_json} ({len(results['records'])} cells)", "cells": dict(sorted(cells.items()))}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return digest, len(cells)
