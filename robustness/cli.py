@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -20,12 +21,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_profile_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="default", help="preset: smoke, default, cifar10-cpu, paper")
-    p.add_argument("--profile-file", type=Path, help="TOML file overriding the preset's fields")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one field")
-    p.add_argument("--cache-dir", type=Path, help="artifact store (default: $ROBUSTNESS_CACHE_DIR or "
-                   "~/.cache/robustness/store)")
-    p.add_argument("--data-dir", type=Path, help="folder holding CIFAR archives ($ROBUSTNESS_DATA_DIR)")
+    """The options shared with the pytest plugin (robustness.options), spelled without its prefix."""
+    from robustness.options import OPTIONS
+
+    for option in OPTIONS:
+        if option.cli:
+            p.add_argument(f"--{option.flag}", dest=option.name, **option.argparse_kwargs())
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -67,7 +68,8 @@ def cmd_list() -> int:
 def _profile(args: argparse.Namespace):
     from robustness.profiles import load_profile, parse_overrides
 
-    return load_profile(args.profile, args.profile_file, parse_overrides(args.set))
+    return load_profile(args.profile or os.environ.get("ROBUSTNESS_PROFILE") or "default", args.profile_file,
+                        parse_overrides(args.set))
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -139,7 +141,8 @@ def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
               f"store {store.root}" + (f"; {args.jobs} jobs" if args.jobs > 1 else ""), flush=True)
     others = _spawn_jobs(args, argv, store.run_id) if args.jobs > 1 and not args.job else []
     first = args.job * len(profile.archs) // max(args.jobs, args.job + 1)
-    build_grid(store, profile, args.data_dir, stages=stages, progress=lambda m: print(prefix + m, flush=True),
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    build_grid(store, profile, data_dir, stages=stages, progress=lambda m: print(prefix + m, flush=True),
                first_arch=first)
     failed = [p.args for p in others if p.wait() != 0]
     if failed:

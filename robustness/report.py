@@ -37,7 +37,7 @@ def merge(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[di
         if data.get("profile_hash") != profile.hash:
             raise UsageError(f"{out} holds results of profile {data.get('profile', {}).get('name')!r} (hash "
                              f"{data.get('profile_hash')}), not of this run's {profile.name!r} ({profile.hash}): "
-                             "give another --results-dir")
+                             "give another results folder (--robustness-results-dir)")
         old = data["records"]
     merged = {(r["claim"], r["cell"]): r for r in old}
     merged.update({(r["claim"], r["cell"]): r for r in records})

@@ -101,7 +101,8 @@ class Store:
 
     def _prepare(self) -> None:
         if self.root.exists() and not self.root.is_dir():
-            raise UsageError(f"cache path {self.root} is a file, not a folder: give a folder with --cache-dir "
+            raise UsageError(f"cache path {self.root} is a file, not a folder: give a folder with "
+                             "--cache-dir (pytest: --robustness-cache-dir) "
                              "or ROBUSTNESS_CACHE_DIR")
         try:
             for sub in ("objects", "locks", "tmp", "corrupt"):
@@ -111,7 +112,8 @@ class Store:
             probe.unlink()
         except OSError as exc:
             raise StoreError(f"cache folder {self.root} cannot be written ({exc.strerror or exc}): give a "
-                             "writable folder with --cache-dir or ROBUSTNESS_CACHE_DIR") from None
+                             "writable folder with --cache-dir (pytest: --robustness-cache-dir) "
+                             "or ROBUSTNESS_CACHE_DIR") from None
 
     # keys and paths
     @staticmethod
@@ -243,18 +245,23 @@ class Store:
             pass  # the event log is a report, never a reason to fail a build
 
     def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        path = self.root / "events.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if run_id is None or rec.get("run") == run_id:
-                out.append(rec)
-        return out
+        return read_events(self.root, run_id)
+
+
+def read_events(root: Path, run_id: str | None = None) -> list[dict[str, Any]]:
+    """The store's event log (of one run), read without creating anything."""
+    path = Path(root) / "events.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if run_id is None or rec.get("run") == run_id:
+            out.append(rec)
+    return out
 
 
 # loading payloads: nothing in the cache may run code

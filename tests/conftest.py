@@ -1,9 +1,14 @@
-"""Library tests run on the smoke profile whatever --profile says; they share the run's artifact store."""
+"""Library tests run on the smoke profile whatever --robustness-profile says; they share the run's artifact store."""
 
 import pytest
 
 from robustness import pipeline
 from robustness.profiles import load_profile
+
+
+def smoke_settings(*pairs: str) -> list[str]:
+    """`--robustness-set key=value` for each pair, as a pytest command line spells profile overrides."""
+    return [arg for pair in pairs for arg in ("--robustness-set", pair)]
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The fixtures as another repository would use them: same tests, same ids, same results with and without -n."""
 
+from tests.conftest import smoke_settings
 
 TESTS = '''
 from robustness import pipeline
@@ -15,8 +16,8 @@ def test_adversarial_set(adversarial_set, source, attack):
 def test_ir_model(ir_model, base_ir_model):
     assert ir_model.info["bin_bytes"] <= base_ir_model.info["bin_bytes"]
 '''
-ARGS = ["--profile", "smoke", "--set", "archs=vgg19", "--set", "criteria=l1", "--set", "ratios=0,0.5",
-        "--set", "attacks=fgsm", "-p", "no:cacheprovider", "-v"]
+ARGS = ["--robustness-profile", "smoke", *smoke_settings("archs=vgg19", "criteria=l1", "ratios=0,0.5", "attacks=fgsm"),
+        "-p", "no:cacheprovider", "-v"]
 
 
 def _ids(result):
@@ -27,7 +28,7 @@ def _ids(result):
 def test_fixtures_behave_the_same_with_and_without_xdist(pytester, store):
     # no conftest: the installed plugin (pytest11 entry points) provides every fixture, as in another repository
     pytester.makepyfile(test_user=TESTS)
-    env_cache = f"--cache-dir={store.root}"
+    env_cache = f"--robustness-cache-dir={store.root}"
     serial = pytester.runpytest_subprocess(*ARGS, env_cache)
     serial.assert_outcomes(passed=6)
     parallel = pytester.runpytest_subprocess(*ARGS, env_cache, "-n", "2")

@@ -56,3 +56,9 @@ def test_width_scales_the_model_down():
 def test_unknown_architecture_names_the_choices():
     with pytest.raises(UsageError, match="unknown architecture 'resnet18': choose from densenet121"):
         create_model("resnet18")
+
+
+def test_profiles_know_the_zoo_without_importing_it():
+    from robustness.profiles import ZOO
+
+    assert ZOO == list_models()

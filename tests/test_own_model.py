@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import robustness
-from robustness import gates, pipeline
+from robustness import pipeline, thresholds
 from robustness.errors import UsageError
 from robustness.profiles import load_profile
 
@@ -26,7 +26,7 @@ def _importable(monkeypatch):
 def test_the_plugin_is_registered_by_entry_points():
     names = {ep.name: ep.value for ep in entry_points(group="pytest11")}
     assert names["robustness-options"] == "robustness.plugin.options"
-    assert names["robustness-artifacts"] == "robustness.plugin.artifacts"
+    assert names["robustness-fixtures"] == "robustness.plugin.fixtures"
     assert names["robustness-claims"] == "robustness.plugin.claims"
 
 
@@ -105,15 +105,15 @@ def test_thresholds_are_read_and_checked(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('[[threshold]]\nattack = "pgd"\neps = "8/255"\nmax_drop = 0.02\n[[threshold]]\nmetric = "clean"\n'
                     'max_drop = 0.01\n')
-    got = gates.load_thresholds(path)
+    got = thresholds.load_thresholds(path)
     assert [t.id for t in got] == ["base-pgd-eps8-drop2pp", "clean-drop1pp"]
     assert got[0].eps == pytest.approx(8 / 255)
     assert load_profile("smoke", path).to_dict() == load_profile("smoke").to_dict()  # thresholds are not fields
     path.write_text('[[threshold]]\nattack = "pgd"\nmax_dorp = 0.02\n')
     with pytest.raises(UsageError, match="unknown fields \\['max_dorp'\\] or lacks max_drop"):
-        gates.load_thresholds(path)
+        thresholds.load_thresholds(path)
     with pytest.raises(UsageError, match="unknown attack 'pgdd'"):
-        gates.Threshold(max_drop=0.02, attack="pgdd")
+        thresholds.Threshold(max_drop=0.02, attack="pgdd")
 
 
 def test_a_threshold_fails_with_the_measured_drop(store):
@@ -121,9 +121,9 @@ def test_a_threshold_fails_with_the_measured_drop(store):
     ds = pipeline.dataset(store, prof)
     base = pipeline.base_model(store, prof, ds, "own_model:small_cnn")
     pruned = pipeline.pruned_model(store, prof, ds, base, "l1", 0.5)
-    strict = gates.check(gates.Threshold(max_drop=-0.5, metric="clean"), store, prof, ds, base, pruned)
+    strict = thresholds.check(thresholds.Threshold(max_drop=-0.5, metric="clean"), store, prof, ds, base, pruned)
     assert strict["verdict"] == "fail" and "allowed -50.00 pp; n=300 clean test images" in strict["message"]
-    loose = gates.check(gates.Threshold(max_drop=1.0, metric="clean"), store, prof, ds, base, pruned)
+    loose = thresholds.check(thresholds.Threshold(max_drop=1.0, metric="clean"), store, prof, ds, base, pruned)
     assert loose["verdict"] == "pass" and loose["drop"] == strict["drop"]
 
 

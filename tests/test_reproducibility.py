@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import smoke_settings
+
 TINY = ["build", "--profile", "smoke", "--stages", "base,attacks", "--set", "archs=vgg19", "--set", "epochs=2",
         "--set", "n_train=128", "--set", "n_test=64", "--set", "n_attack=32", "--set", "attacks=fgsm,pgd,uap",
         "--set", "eps_list=8/255", "--set", "sources=base,surrogate"]
@@ -58,16 +60,17 @@ def test_reads_whole_artifacts(i, adversarial_set, ir_model):
     assert len(pipeline.load_adversarial(adversarial_set)["y"]) == 32  # checksums verified on every load
     assert ir_model.file("model.xml").is_file()
 '''
-RACE_ARGS = ["--profile", "smoke", "--set", "archs=vgg19", "--set", "epochs=2", "--set", "n_train=128",
-             "--set", "n_test=64", "--set", "n_attack=32", "--set", "attacks=fgsm", "--set", "criteria=l1",
-             "--set", "ratios=0.5", "--set", "sources=base", "-p", "no:cacheprovider", "-p", "no:randomly"]
+RACE_ARGS = ["--robustness-profile", "smoke", *smoke_settings("archs=vgg19", "epochs=2", "n_train=128", "n_test=64",
+                                                            "n_attack=32", "attacks=fgsm", "criteria=l1", "ratios=0.5",
+                                                            "sources=base"),
+             "-p", "no:cacheprovider", "-p", "no:randomly"]
 
 
 def test_pytest_n4_workers_on_an_empty_cache_build_each_artifact_once(pytester):
     """Four xdist workers want the same chain (split, model, set, pruned model, IR) at the same moment."""
     cache = pytester.path / "cache"
     pytester.makepyfile(test_race=RACE_TESTS)
-    result = pytester.runpytest_subprocess(*RACE_ARGS, f"--cache-dir={cache}", "-n", "4")
+    result = pytester.runpytest_subprocess(*RACE_ARGS, f"--robustness-cache-dir={cache}", "-n", "4")
     result.assert_outcomes(passed=8)
     events = [json.loads(line) for line in (cache / "events.jsonl").read_text().splitlines()]
     built = [e["key"] for e in events if e["event"] == "built"]
@@ -76,9 +79,9 @@ def test_pytest_n4_workers_on_an_empty_cache_build_each_artifact_once(pytester):
     assert not [e for e in events if e["event"] == "corrupt"]
 
 
-CLAIMS_ARGS = ["-m", "claims", "-k", "not latency", "--profile", "smoke", "--set", "archs=vgg19", "--set", "epochs=2",
-               "--set", "n_train=128", "--set", "n_test=64", "--set", "n_attack=32", "--set", "attacks=fgsm,pgd",
-               "--set", "criteria=l1,l2", "--set", "ratios=0,0.5", "--set", "eps_list=4/255,8/255",
+CLAIMS_ARGS = ["-m", "claims", "-k", "not latency", "--robustness-profile", "smoke",
+               *smoke_settings("archs=vgg19", "epochs=2", "n_train=128", "n_test=64", "n_attack=32",
+                               "attacks=fgsm,pgd", "criteria=l1,l2", "ratios=0,0.5", "eps_list=4/255,8/255"),
                "-p", "no:cacheprovider", "-q"]
 
 
@@ -92,7 +95,8 @@ def test_two_cold_claims_runs_give_identical_results(tmp_path):
     root = Path(__file__).resolve().parents[1]
     for run in ("a", "b"):
         subprocess.run([sys.executable, "-m", "pytest", str(root / "tests" / "claims"), *CLAIMS_ARGS,
-                        f"--cache-dir={tmp_path / run / 'cache'}", f"--results-dir={tmp_path / run / 'results'}"],
+                        f"--robustness-cache-dir={tmp_path / run / 'cache'}",
+                        f"--robustness-results-dir={tmp_path / run / 'results'}"],
                        cwd=root, capture_output=True, text=True, timeout=900)
     a, b = _measurements(tmp_path / "a" / "results"), _measurements(tmp_path / "b" / "results")
     assert len(a) >= 20 and {r["claim"] for r in a} >= {"adv_within_1pp", "clean_within_2pp", "ir_size_cut_66"}

@@ -9,11 +9,12 @@ import pytest
 
 from robustness import claims, expected, report
 from robustness.profiles import load_profile
+from tests.conftest import smoke_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["archs=vgg19", "epochs=2", "n_train=128", "n_test=64", "n_attack=32", "attacks=fgsm",
             "criteria=l1,l2", "ratios=0,0.5", "sources=base"]
-ARGS = ["-m", "claims", "--profile", "smoke", *[a for s in SETTINGS for a in ("--set", s)], "-p", "no:cacheprovider"]
+ARGS = ["-m", "claims", "--robustness-profile", "smoke", *smoke_settings(*SETTINGS), "-p", "no:cacheprovider"]
 CRASH = '''
 import robustness.claims as claims
 import robustness.expected as expected
@@ -38,7 +39,8 @@ def _profile():
 
 def _run(pytester, cache, results, *extra):
     pytester.makepyfile(test_claims=(ROOT / "tests" / "claims" / "test_claims.py").read_text())
-    return pytester.runpytest_subprocess(*ARGS, f"--cache-dir={cache}", f"--results-dir={results}", *extra)
+    return pytester.runpytest_subprocess(*ARGS, f"--robustness-cache-dir={cache}",
+                                         f"--robustness-results-dir={results}", *extra)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +73,14 @@ def test_a_claim_whose_cells_all_crash_stays_in_the_table(pytester, shared_cache
     assert rows["ir_size_cut_66"]["error"] == 0
 
 
-def test_a_partial_run_merges_into_the_results_and_drops_no_cell(pytester, shared_cache):
+def test_a_partial_run_merges_into_the_results_and_drops_no_cell(pytester, shared_cache, monkeypatch):
     results = pytester.path / "results"
-    first = _run(pytester, shared_cache, results, "-k", "clean_within_2pp")
+    summary = pytester.path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    first = _run(pytester, shared_cache, results, "-k", "clean_within_2pp", f"--junitxml={pytester.path / 'j.xml'}")
     first.assert_outcomes(passed=2)
+    assert '<property name="verdict"' in (pytester.path / "j.xml").read_text()  # CI dashboards read these
+    assert "| clean_within_2pp | 2 |" in summary.read_text()
     second = _run(pytester, shared_cache, results, "-k", "ir_size_cut_66")
     second.assert_outcomes(passed=2)
     claims_seen = {r["claim"] for r in json.loads((results / "results.json").read_text())["records"]}

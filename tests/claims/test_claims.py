@@ -10,9 +10,9 @@ pytestmark = pytest.mark.claims
 def pytest_generate_tests(metafunc):
     if "claim_cell" not in metafunc.fixturenames:
         return
-    from robustness.plugin.options import PROFILE_KEY
+    from robustness.plugin.options import get_profile
 
-    profile = metafunc.config.stash[PROFILE_KEY]
+    profile = get_profile(metafunc.config)
     claim = claims.get_claim(metafunc.function.__name__.removeprefix("test_"))
     recorded = expected.for_profile(profile)
     params = []

@@ -10,12 +10,14 @@ from __future__ import annotations
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from robustness import metrics, pipeline
 from robustness.errors import UsageError
 from robustness.profiles import ATTACKS, SOURCES, Profile, _number
-from robustness.store import Artifact, Store
+
+if TYPE_CHECKING:  # reading thresholds (at collection) must not import torch
+    from robustness.pipeline import ModelRef
+    from robustness.store import Artifact, Store
 
 METRICS = ["adversarial", "clean"]
 
@@ -75,9 +77,11 @@ def load_thresholds(profile_file: str | Path | None) -> list[Threshold]:
     return out
 
 
-def check(threshold: Threshold, store: Store, profile: Profile, ds: Artifact, base: pipeline.ModelRef,
-          pruned: pipeline.ModelRef) -> dict[str, Any]:
+def check(threshold: Threshold, store: Store, profile: Profile, ds: Artifact, base: ModelRef,
+          pruned: ModelRef) -> dict[str, Any]:
     """Measure one threshold on one pruned model; the record says `pass` or `fail` and why."""
+    from robustness import metrics, pipeline
+
     if threshold.metric == "clean":
         on_base = on_pruned = ds
         part, what = "test", "clean test images"
