@@ -153,7 +153,8 @@ def check_perturbation(spec: AttackSpec, x: np.ndarray, x_adv: np.ndarray, slack
 
 def zero_gradient_fraction(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int) -> float:
     """Fraction of images whose cross-entropy input gradient is exactly zero: gradient masking shows here
-    (saturated softmax, non-differentiable layers) before it shows as an attack that fails."""
+    (saturated softmax, non-differentiable layers) before it shows as an attack that fails. `y` one-hot: ART's
+    loss_gradient reduces labels along axis 1."""
     grads = classifier(model, num_classes).loss_gradient(np.ascontiguousarray(x, dtype=np.float32),
                                                          y.astype(np.int64))
     return float((np.abs(grads.reshape(len(x), -1)).max(axis=1) == 0).mean())

@@ -57,7 +57,7 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
     assert rec["profile"] == "smoke" and rec["compared"] in rec["message"] and str(rec["n"]) in rec["message"]
     if claim.reference == "control":  # decided on pruned minus control; the paper's comparison kept beside it
         assert rec["value"] == rec["pruned_minus_control"]["value"] and "control arm" in rec["compared"]
-        assert rec["difference"]["value"] == rec["pruned"]["value"] - rec["base"]["value"]
+        assert rec["difference"]["value"] == pytest.approx(rec["pruned"]["value"] - rec["base"]["value"])
         assert rec["verdict_vs_base"] in claims.VERDICTS and "pruned minus base" in rec["message"]
     if claim_id == "transfer_consistent":
         assert len(rec["transfer"]) == 6 and -1 <= rec["value"] <= 1
@@ -68,7 +68,8 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
         assert "each attacked white-box on itself" in rec["compared"]
     elif claim_id == "adv_within_1pp_over_eps":
         assert rec["eps"] == cell["eps"] and rec["n"] == smoke.n_attack
-    out = report.write([rec], tmp_path, smoke)
+    report.write([rec], tmp_path, smoke)
+    out = tmp_path
     data = json.loads((out / "results.json").read_text())
     assert data["records"][0]["cell"] == rec["cell"] and data["profile"]["name"] == "smoke"
     assert rec["cell"] in (out / "report.md").read_text()

@@ -1,12 +1,12 @@
 import json
 
-from robustness import gate
+from robustness import snapshots
 
 SNAP = {"clean": {"base": 90.0, "pruned": 85.5}, "n": {"adversarial": 64, "clean": 200}, "tolerance_pp": 3.12}
 
 
 def _matches(new):
-    ext = gate.ToleranceJSONExtension.__new__(gate.ToleranceJSONExtension)
+    ext = snapshots.ToleranceJSONExtension.__new__(snapshots.ToleranceJSONExtension)
     return ext.matches(serialized_data=json.dumps(new), snapshot_data=json.dumps(SNAP))
 
 

@@ -146,7 +146,8 @@ def test_a_set_outside_its_eps_ball_fails_the_build_and_is_not_stored(store, smo
 def test_no_gradient_masking_zero_input_gradients(smoke_arch_base, smoke_dataset):
     """Gradient masking shows first as exactly zero input gradients (a saturated softmax, a flat layer)."""
     x, y = pipeline.load_arrays(smoke_dataset, "test")
-    zero = attacks.zero_gradient_fraction(smoke_arch_base.load(), x[:SMOKE.n_attack], y[:SMOKE.n_attack], 10)
+    one_hot = np.eye(10)[y[:SMOKE.n_attack]]
+    zero = attacks.zero_gradient_fraction(smoke_arch_base.load(), x[:SMOKE.n_attack], one_hot, 10)
     assert zero <= 0.02, f"{smoke_arch_base.name}: {zero:.1%} of images have an all-zero input gradient"
 
 

