@@ -96,6 +96,27 @@ def table_lines(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def means_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Mean accuracy differences of each accuracy claim, by ratio and by attack: pruned minus control arm (what
+    the verdicts decide on) beside pruned minus base (the paper's comparison), in points."""
+    lines = ["## Mean differences (points)", "",
+             "| claim | group | cells | pruned minus control | pruned minus base |", "|---|---|---|---|---|"]
+    measured = [r for r in records if r["verdict"] != "error" and "pruned_minus_control" in r]
+    for claim_id in sorted({r["claim"] for r in measured}):
+        mine = [r for r in measured if r["claim"] == claim_id]
+        groups = [("all", mine)]
+        for axis in ("ratio", "attack", "arch"):
+            keys = sorted({r[axis] for r in mine if r.get(axis) is not None}, key=str)
+            if len(keys) > 1:
+                groups += [(f"{axis} {k:g}" if isinstance(k, float) else f"{axis} {k}",
+                            [r for r in mine if r.get(axis) == k]) for k in keys]
+        for name, rows in groups:
+            control = np.mean([r["pruned_minus_control"]["value"] for r in rows])
+            base = np.mean([r["difference"]["value"] for r in rows])
+            lines.append(f"| {claim_id} | {name} | {len(rows)} | {100 * control:+.2f} | {100 * base:+.2f} |")
+    return [*lines, ""] if measured else []
+
+
 def write(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[dict[str, Any]]:
     """Merge this run's records into out/results.json, then write report.md and the plots from all of them."""
     out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +138,7 @@ def write(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[di
              "fine-tuning without pruning); every cell also gives pruned minus base, the paper's comparison. "
              "Narrowest interval: the half-width of a paired interval on n images when no image disagrees; a "
              "bound tighter than that cannot be reproduced at this n.", "",
+             *means_lines(records),
              "## Every cell", "", "| claim | cell | n | measured | 95% interval | verdict | pruned minus base |",
              "|---|---|---|---|---|---|---|"]
     for r in records:

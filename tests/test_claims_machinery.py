@@ -73,6 +73,8 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
     data = json.loads((out / "results.json").read_text())
     assert data["records"][0]["cell"] == rec["cell"] and data["profile"]["name"] == "smoke"
     assert rec["cell"] in (out / "report.md").read_text()
+    if claim.reference == "control":
+        assert f"| {claim_id} | all | 1 |" in (out / "report.md").read_text()  # the mean differences table
 
 
 def test_expected_failures_name_real_cells_of_the_profile_they_were_measured_on():
