@@ -156,8 +156,8 @@ def test_no_gradient_masking_apgd_dlr_is_not_much_stronger_than_cross_entropy(st
     """If APGD with Croce and Hein's DLR loss beat cross-entropy by far, cross-entropy gradients would be masked:
     a margin of 5 points plus two images."""
     model = smoke_arch_base.load()
-    ce = _accuracy(model, _set(store, smoke, smoke_dataset, smoke_arch_base, "apgd")[1])
-    art, adv = _set(store, smoke, smoke_dataset, smoke_arch_base, "apgd")
+    adv = _set(store, smoke, smoke_dataset, smoke_arch_base, "apgd")[1]
+    ce = _accuracy(model, adv)
     spec = attacks.with_loss(attacks.attack_spec(SMOKE, "apgd"), "difference_logits_ratio")
     x_te, _ = pipeline.load_arrays(smoke_dataset, "test")
     x_dlr = attacks.craft(spec, model, x_te[adv["index"]], adv["y"], 10)
