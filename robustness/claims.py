@@ -87,27 +87,29 @@ class Context:
 
 
 # the claims ---------------------------------------------------------------------------------------------------
-_PAPER_BOUND = "pruning up to 50% keeps adversarial accuracy within +-1 percentage point of the base model"
+# what the four +-1 point claims share: the paper's sentence and bound, decided against the control arm
+PLUS_MINUS_1PP = dict(comparison="abs_le", bound=0.01, reference="control",
+                      sentence="pruning up to 50% keeps adversarial accuracy within +-1 percentage point of the base "
+                               "model")
+GRID = ("source", "dataset", "arch", "criterion", "ratio", "attack")
 
 
 @register(metric="adversarial accuracy of the pruned model minus the control arm's (and minus the base model's), "
-              "on the same surrogate-crafted images", comparison="abs_le", bound=0.01,
-       axes=("source", "dataset", "arch", "criterion", "ratio", "attack"),
+              "on the same surrogate-crafted images", axes=GRID,
        scope="every architecture, criterion, ratio up to 0.5 and attack; examples crafted on a surrogate",
        threat_model="surrogate: crafted on an independently trained model of the same architecture; base, "
                     "pruned and control victims all face them as transfer (the paper's threat model)",
-       sentence=_PAPER_BOUND, source="surrogate", reference="control")
+       source="surrogate", **PLUS_MINUS_1PP)
 def adv_within_1pp(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     return _transferred(ctx, cell)
 
 
 @register(metric="adversarial accuracy of the pruned model minus the control arm's (and minus the base model's), "
-              "on examples crafted white-box on the base model", comparison="abs_le", bound=0.01,
-       axes=("source", "dataset", "arch", "criterion", "ratio", "attack"),
+              "on examples crafted white-box on the base model", axes=GRID,
        scope="every architecture, criterion, ratio up to 0.5 and attack; examples crafted on the victim's base",
        threat_model="base: white-box on the victim's base model, so pruned and control arm face a transfer "
                     "attack; against the base itself the set is white-box, hence the control arm as reference",
-       sentence=_PAPER_BOUND, source="base", reference="control")
+       source="base", **PLUS_MINUS_1PP)
 def adv_within_1pp_whitebox_base(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     return _transferred(ctx, cell)
 
@@ -124,12 +126,11 @@ def _transferred(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
 
 @register(metric="adversarial accuracy of the pruned model attacked white-box on itself minus the control arm's "
               "attacked white-box on itself (and minus the base model's), on the same clean images",
-       comparison="abs_le", bound=0.01, axes=("source", "dataset", "arch", "criterion", "ratio", "attack"),
-       scope="every architecture and criterion at the largest ratio, the profile's pruned_source_attacks",
+       axes=GRID, scope="every architecture and criterion at the largest ratio, the profile's pruned_source_attacks",
        threat_model="pruned: each model is attacked white-box on itself (beyond the paper: its open question 2); "
                     "the record also gives the pruned model's accuracy on the transferred (base-crafted) examples",
-       sentence=_PAPER_BOUND, why_bound="the paper's bound, applied when the attacker holds the pruned model",
-       source="pruned", ratios="largest", attacks="pruned_source", reference="control")
+       why_bound="the paper's bound, applied when the attacker holds the pruned model", source="pruned",
+       ratios="largest", attacks="pruned_source", **PLUS_MINUS_1PP)
 def adv_within_1pp_whitebox_pruned(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     base, pruned, control = ctx.models(cell)
     on_base, on_pruned = pipeline.faced_sets(ctx.store, ctx.profile, ctx.ds, base, pruned, "pruned",
@@ -149,12 +150,11 @@ def adv_within_1pp_whitebox_pruned(ctx: Context, cell: dict[str, Any]) -> dict[s
 
 @register(metric="adversarial accuracy of the pruned model minus the control arm's (and minus the base model's) at "
               "each eps of the security curve, examples crafted white-box on the base model",
-       comparison="abs_le", bound=0.01, axes=("source", "dataset", "arch", "criterion", "attack", "eps"),
+       axes=("source", "dataset", "arch", "criterion", "attack", "eps"),
        scope="every architecture and criterion at ratio 0.5, the profile's curve attacks and eps_list",
        threat_model="base: white-box on the victim's base model, so pruned and control arm face a transfer attack",
-       sentence=_PAPER_BOUND,
        why_bound="the paper's bound at every eps, not only one: the security curves of base and pruned model",
-       source="base", ratios="half", attacks="curve", reference="control")
+       source="base", ratios="half", attacks="curve", **PLUS_MINUS_1PP)
 def adv_within_1pp_over_eps(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     base, pruned, control = ctx.models(cell)
     adv = pipeline.adversarial_set(ctx.store, ctx.profile, ctx.ds, base, "base", cell["attack"], cell["eps"])
