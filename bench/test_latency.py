@@ -1,5 +1,13 @@
 """OpenVINO inference latency of base and pruned IRs, for `pytest bench --benchmark-autosave` and
-`--benchmark-compare`. pytest-benchmark turns itself off under xdist: run without -n."""
+`--benchmark-compare`, timed as benchmark_app times it (static shape [1, 3, 32, 32], latency hint, f32, the input
+set once, nothing copied per call); `test_latency_against_benchmark_app` puts the two side by side.
+pytest-benchmark turns itself off under xdist: run without -n."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,17 +19,52 @@ def sample(dataset):
     return pipeline.load_arrays(dataset, "test")[0][:1]
 
 
+def _variant_ir(store, profile, dataset, base_model, variant):
+    if variant == "base":
+        return pipeline.ir_model(store, base_model)
+    criterion, ratio = variant.rsplit("-", 1)
+    if float(ratio) not in profile.ratios or criterion not in profile.criteria:
+        pytest.skip(f"profile {profile.name} has no {variant} variant")
+    return pipeline.ir_model(store, pipeline.pruned_model(store, profile, dataset, base_model, criterion,
+                                                          float(ratio)))
+
+
+@pytest.mark.benchmark
 @pytest.mark.parametrize("variant", ["base", "l1-0.5"])
 def test_openvino_latency(benchmark, store, profile, dataset, base_model, arch, variant, sample):
-    if variant == "base":
-        ref = base_model
-    else:
-        criterion, ratio = variant.rsplit("-", 1)
-        if float(ratio) not in profile.ratios or criterion not in profile.criteria:
-            pytest.skip(f"profile {profile.name} has no {variant} variant")
-        ref = pipeline.pruned_model(store, profile, dataset, base_model, criterion, float(ratio))
-    runner = deploy.Runner(pipeline.ir_model(store, ref).file("model.xml"), latency=True)
+    ir = _variant_ir(store, profile, dataset, base_model, variant)
+    runner = deploy.Runner(ir.file("model.xml"), latency=True)
+    runner.set_input(sample)
     benchmark.group = arch
-    benchmark.extra_info.update(model=ref.name, ir_bytes=pipeline.ir_model(store, ref).info["bin_bytes"])
-    benchmark.pedantic(runner.infer_one, args=(sample,), iterations=1, rounds=profile.latency_iterations,
+    benchmark.extra_info.update(model=ir.info["model"], ir_bytes=ir.info["bin_bytes"], cpu=deploy.cpu_name())
+    benchmark.pedantic(runner.infer_one, iterations=1, rounds=profile.latency_iterations,
                        warmup_rounds=profile.latency_warmup)
+
+
+def benchmark_app_median_ms(xml: Path, seconds: int = 5) -> float:
+    """OpenVINO's own benchmark_app on the IR, with the settings the claims use; its median latency in ms."""
+    exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
+    out = subprocess.run([exe, "-m", str(xml), "-shape", "[1,3,32,32]", "-hint", "latency", "-infer_precision",
+                          "f32", "-t", str(seconds)], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"Median:\s+([0-9.]+) ms", out)
+    assert match, f"benchmark_app printed no median latency:\n{out[-2000:]}"
+    return float(match.group(1))
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("variant", ["base", "l1-0.5"])
+def test_latency_against_benchmark_app(benchmark, store, profile, dataset, base_model, arch, variant, sample):
+    """This harness's median next to benchmark_app's on the same IR: the harness should add next to nothing."""
+    ir = _variant_ir(store, profile, dataset, base_model, variant)
+    reference = benchmark_app_median_ms(ir.file("model.xml"))
+    runner = deploy.Runner(ir.file("model.xml"), latency=True)
+    runner.set_input(sample)
+    benchmark.group = f"{arch} against benchmark_app"
+    benchmark.pedantic(runner.infer_one, iterations=1, rounds=5 * profile.latency_iterations,
+                       warmup_rounds=profile.latency_warmup)
+    ours = 1000 * benchmark.stats.stats.median
+    after = benchmark_app_median_ms(ir.file("model.xml"))  # before and after: the machine may drift meanwhile
+    benchmark.extra_info.update(benchmark_app_median_ms=[reference, after], harness_median_ms=ours,
+                                ratio_to_benchmark_app=ours / ((reference + after) / 2), cpu=deploy.cpu_name())
+    print(f"\n{ir.info['model']['arch']} {variant}: harness median {ours:.3f} ms, benchmark_app "
+          f"{reference:.3f} / {after:.3f} ms (before / after), ratio {ours / ((reference + after) / 2):.3f}")

@@ -155,6 +155,10 @@ def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
     cached = [e for e in events if e["event"] == "cached"]
     print(f"done in {time.perf_counter() - start:.1f}s: built {len(built)} artifacts, "
           f"reused {len(cached)} from the cache", flush=True)
+    if built:
+        from robustness.build import cost_table
+
+        print("\n".join(["cost per stage and kind (this run's builds):", *cost_table(store, events)]), flush=True)
     return 0
 
 

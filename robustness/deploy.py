@@ -104,34 +104,53 @@ def check_channels(model: nn.Module, ir_channels: list[int]) -> None:
 
 
 class Runner:
-    """OpenVINO CPU inference of one IR: batched predictions, and batch-1 latency with the latency hint."""
+    """OpenVINO CPU inference of one IR with a static input shape: batched predictions, or (batch 1) latency
+    timed the way benchmark_app times it."""
 
-    def __init__(self, xml_path: Path, latency: bool = False) -> None:
+    def __init__(self, xml_path: Path, latency: bool = False, batch: int = 1, threads: int = 0) -> None:
         import openvino as ov
 
         core = ov.Core()
         # f32: this CPU would otherwise run bf16 and disagree with torch in the second decimal
-        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
         if latency:
             config["PERFORMANCE_HINT"] = "LATENCY"
+        if threads:  # predictions are stored: a fixed thread count keeps them the same on every machine
+            config["INFERENCE_NUM_THREADS"] = threads
         model = core.read_model(str(xml_path))
-        if not latency:
-            model.reshape([-1, 3, 32, 32])
+        self.batch = 1 if latency else batch
+        model.reshape([self.batch, 3, 32, 32])
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
+        self.input = self.request.get_input_tensor(0)  # set once; a timed call copies nothing
 
-    def logits(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Outputs for any number of images, `batch` at a time (the last batch padded with zeros)."""
         outs = []
-        for start in range(0, len(x), batch_size):
-            res = self.request.infer({0: np.ascontiguousarray(x[start:start + batch_size])})
-            outs.append(np.asarray(res[self.compiled.output(0)]))
-        return np.concatenate(outs)
+        for start in range(0, len(x), self.batch):
+            chunk = x[start:start + self.batch]
+            self.input.data[:len(chunk)] = chunk
+            self.input.data[len(chunk):] = 0
+            self.request.infer()
+            outs.append(self.request.get_output_tensor(0).data[:len(chunk)].copy())
+        return np.concatenate(outs) if outs else np.zeros((0, 0), dtype=np.float32)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.logits(x).argmax(1)
 
-    def infer_one(self, x1: np.ndarray) -> None:
-        self.request.infer({0: x1})
+    def set_input(self, x1: np.ndarray) -> None:
+        self.input.data[:] = x1
+
+    def infer_one(self) -> None:
+        """One synchronous inference on the input already set: what benchmark_app's latency mode times."""
+        self.request.infer()
+
+
+def cpu_name() -> str:
+    """The CPU model, as OpenVINO names it: latency figures hold for this CPU only."""
+    import openvino as ov
+
+    return str(ov.Core().get_property("CPU", "FULL_DEVICE_NAME"))
 
 
 def alternating_latency(runners: dict[str, Runner], x1: np.ndarray, iterations: int,
@@ -139,15 +158,18 @@ def alternating_latency(runners: dict[str, Runner], x1: np.ndarray, iterations: 
     """Time several IRs alternately in one process (batch 1), so a noisy machine slows them all alike.
 
     The order is shuffled every round, so no IR always runs first or always after the same one."""
+    for r in runners.values():
+        r.set_input(x1)
     for _ in range(warmup):
         for r in runners.values():
-            r.infer_one(x1)
+            r.infer_one()
     rng = np.random.default_rng(seed)
     names = list(runners)
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(iterations):
         for i in rng.permutation(len(names)):
+            infer = runners[names[i]].infer_one
             t = time.perf_counter()
-            runners[names[i]].infer_one(x1)
+            infer()
             times[names[i]].append(time.perf_counter() - t)
     return times

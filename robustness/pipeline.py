@@ -159,7 +159,8 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     meta = model_meta(profile, ds, arch)
     spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
             "batch_size": profile.batch_size, "lr": profile.lr, "weight_decay": profile.weight_decay,
-            "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": profile.device}
+            "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": profile.device,
+            "memory_format": profile.memory_format}
     if is_factory_path(arch):
         spec["factory_sha256"] = factory_fingerprint(arch)
 
@@ -171,10 +172,10 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
         history = training.train(model, x, y, epochs=profile.epochs, batch_size=profile.batch_size,
                                   lr=profile.lr, weight_decay=profile.weight_decay, seed=seed,
                                   device=profile.device, flip=spec["flip"], progress=say,
-                                  label=f"train {arch} ({role})")
+                                  label=f"train {arch} ({role})", layout=profile.memory_format)
         model.cpu()
         torch.save(model.state_dict(), tmp / "model.pt")
-        acc = float((training.predict(model, x_te) == y_te).mean())
+        acc = float((training.predict(model, x_te, layout=profile.memory_format) == y_te).mean())
         say(f"{arch} ({role}): clean test accuracy {acc:.4f} on {len(y_te)} images")
         write_json(tmp / "history.json", history)
         return {**meta, "role": role, "seed": seed, "clean_accuracy": acc, "n_test": int(len(y_te)),
@@ -233,7 +234,8 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
 
     say = _say(progress)
     spec_obj = attacks.attack_spec(profile, attack, eps)
-    spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack}
+    spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack,
+            "memory_format": profile.memory_format, "device": profile.device}
 
     def build(tmp: Path) -> dict[str, Any]:
         import time
@@ -242,13 +244,15 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
         index = attack_indices(y_te, profile.n_attack, profile.seed)
         x, y = x_te[index], y_te[index]
         model = source_model.load()
-        clean = training.predict(model, x)
+        clean = training.predict(model, x, device=profile.device, layout=profile.memory_format)
         start = time.perf_counter()
-        x_adv = attacks.craft(spec_obj, model, x, y, ds.info["num_classes"], say)
+        x_adv = attacks.craft(spec_obj, model, x, y, ds.info["num_classes"], say, layout=profile.memory_format,
+                              device=profile.device)
         seconds = time.perf_counter() - start
         n = attacks.norms(x, x_adv)
         save_npz(tmp / "adv.npz", x_adv=x_adv, y=y, index=index.astype(np.int64), linf=n["linf"], l2=n["l2"])
-        adv_acc = float((training.predict(model, x_adv) == y).mean())
+        adv_acc = float((training.predict(model, x_adv, device=profile.device, layout=profile.memory_format)
+                         == y).mean())
         say(f"{attack} on {source_model.name} ({source}): accuracy {adv_acc:.3f} on {len(y)} images, "
             f"{seconds:.1f}s")
         return {"source": source, "source_model": source_model.meta, "n": int(len(y)),
@@ -305,14 +309,14 @@ def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str):
         training.train(model, x, y, epochs=profile.finetune_epochs, batch_size=profile.batch_size,
                        lr=profile.finetune_lr, weight_decay=profile.weight_decay, seed=profile.seed + 1000 + step,
                        device=profile.device, flip=profile.dataset in data_mod.CIFAR_FILES, progress=say,
-                       label=f"fine-tune {label} step {step + 1}")
+                       label=f"fine-tune {label} step {step + 1}", layout=profile.memory_format)
     return finetune
 
 
 def _schedule_spec(profile: Profile) -> dict[str, Any]:
     return {"ratios": [r for r in profile.ratios if r > 0], "finetune_epochs": profile.finetune_epochs,
             "finetune_lr": profile.finetune_lr, "batch_size": profile.batch_size, "seed": profile.seed,
-            "weight_decay": profile.weight_decay, "device": profile.device}
+            "weight_decay": profile.weight_decay, "device": profile.device, "memory_format": profile.memory_format}
 
 
 def _ratio_dir(ratio: float) -> str:
@@ -344,7 +348,7 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
             torch.save(step.state_dict, folder / "model.pt")
             write_json(folder / "stats.json", step.stats)
             model = build_module(base.meta, step.state_dict, str(folder))
-            acc = float((training.predict(model, x_te) == y_te).mean())
+            acc = float((training.predict(model, x_te, layout=profile.memory_format) == y_te).mean())
             info["ratios"][f"{step.ratio:g}"] = {
                 "clean_accuracy": acc, "filters_pruned_ratio": step.stats["filters_pruned_ratio"],
                 "params": step.stats["params_current"], "params_full": step.stats["params_full"],
@@ -373,7 +377,8 @@ def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRe
         for k, state in enumerate(states, 1):
             (tmp / f"step-{k}").mkdir()
             torch.save(state, tmp / f"step-{k}" / "model.pt")
-            acc = float((training.predict(build_module(base.meta, state, "control"), x_te) == y_te).mean())
+            acc = float((training.predict(build_module(base.meta, state, "control"), x_te,
+                                          layout=profile.memory_format) == y_te).mean())
             info["steps"][str(k)] = {"clean_accuracy": acc}
         return info
 
@@ -423,12 +428,29 @@ def ir_model(store: Store, model: ModelRef, progress: Progress | None = None) ->
 
 
 # predictions --------------------------------------------------------------------------------------------------
+PARITY_SAMPLE = 64  # images of every prediction set also predicted in torch
+PARITY_MARGIN = 0.05  # and every image whose top-two logit margin in the IR is below this (where a flip could be)
+PARITY_MIN = 0.995  # agreement below this makes every cell scored on the set an error
+
+
 def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> tuple[np.ndarray, np.ndarray]:
     """A model's predicted labels on the clean test split (part 'test') or an adversarial set (part 'adv'),
     cached so that every claim cell and xdist worker scores a model on a set once."""
+    arrays = load_npz(prediction_set(store, model, target, part).file("predictions.npz"))
+    return arrays["pred"], arrays["y"]
+
+
+def prediction_set(store: Store, model: ModelRef, target: Artifact, part: str) -> Artifact:
+    """Predictions by the deployed model, the OpenVINO IR (batched, static shape, one thread), with a parity
+    check against torch: on a fixed sample of the set and on every image the IR puts near a decision boundary.
+    The artifact's info.parity says how many images were checked and how many agreed."""
     if part not in ("adv", "test"):
         raise UsageError(f"unknown prediction target {part!r}: choose from adv, test")
-    spec = {"model": model.subdir, "part": part}
+    from robustness import deploy
+
+    ir = ir_model(store, model)
+    spec = {"model": model.subdir, "part": part, "engine": "openvino-ir", "batch": 256, "threads": 1,
+            "parity": {"sample": PARITY_SAMPLE, "margin": PARITY_MARGIN, "reference": "torch, contiguous"}}
 
     def build(tmp: Path) -> dict[str, Any]:
         if part == "adv":
@@ -436,13 +458,28 @@ def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> t
             x, y = arrays["x_adv"], arrays["y"]
         else:
             x, y = load_arrays(target, "test")
-        save_npz(tmp / "predictions.npz", pred=training.predict(model.load(), x).astype(np.int64), y=y)
-        return {}
+        logits = deploy.Runner(ir.file("model.xml"), batch=min(len(x), 256) or 1, threads=1).logits(x)
+        pred = logits.argmax(1).astype(np.int64) if len(x) else np.zeros(0, np.int64)
+        save_npz(tmp / "predictions.npz", pred=pred, y=y)
+        return {"parity": parity(model, x, logits)}
 
-    art = _get_torch_built(store, "predictions", spec, [model.artifact, target], build,
-                           f"predictions of {model.name}", threads=1)
-    arrays = load_npz(art.file("predictions.npz"))
-    return arrays["pred"], arrays["y"]
+    return _get(store, "predictions", spec, [model.artifact, ir, target], build, f"predictions of {model.name}")
+
+
+def parity(model: ModelRef, x: np.ndarray, ir_logits: np.ndarray) -> dict[str, Any]:
+    """Torch's labels against the IR's on a seeded sample plus every low-margin image."""
+    if not len(x):
+        return {"checked": 0, "agree": 0, "agreement": 1.0, "max_logit_diff": 0.0}
+    top2 = np.sort(ir_logits, axis=1)[:, -2:]
+    near = np.flatnonzero(top2[:, 1] - top2[:, 0] < PARITY_MARGIN)
+    sample = np.random.default_rng(0).choice(len(x), min(len(x), PARITY_SAMPLE), replace=False)
+    checked = np.union1d(sample, near)
+    with training.torch_threads(1):
+        ref = training.logits(model.load(), x[checked])
+    agree = int((ref.argmax(1) == ir_logits[checked].argmax(1)).sum())
+    return {"checked": int(len(checked)), "near_boundary": int(len(near)), "agree": agree,
+            "agreement": agree / len(checked), "max_logit_diff": float(np.abs(ref - ir_logits[checked]).max()),
+            "of": int(len(x))}
 
 
 def correct(store: Store, model: ModelRef, target: Artifact, part: str) -> np.ndarray:

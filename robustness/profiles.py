@@ -21,6 +21,7 @@ LINF_ATTACKS = ["apgd", "bim", "fgsm", "pgd", "uap"]
 CRITERIA = ["geometric_median", "l1", "l2"]
 SOURCES = ["base", "pruned", "surrogate"]
 DEVICES = ["auto", "cpu", "cuda"]
+MEMORY_FORMATS = ["channels_last", "contiguous"]
 # the model zoo's names (robustness.models.list_models(), checked by a test): a profile is read without torch
 ZOO = ["densenet121", "mobilenet_v1", "resnet50", "vgg19"]
 
@@ -47,6 +48,9 @@ class Profile:
     # torch threads while building: CPU kernels sum in a thread-dependent order, so the same seed gives other
     # weights with another thread count. Fixed here and part of every key, so a result is reproducible anywhere.
     threads: int = 1
+    # layout of activations and weights in training, fine-tuning, attacks and torch predictions: channels_last
+    # ran forward and backward 1.3 to 1.5x faster on a CPU; it changes float sums, so it is part of every key
+    memory_format: str = "channels_last"
     # training
     epochs: int = 10
     batch_size: int = 32
@@ -169,6 +173,8 @@ def validate(p: Profile) -> None:
     _check_names("pruned_source_attacks", p.pruned_source_attacks, ATTACKS)
     if p.device not in DEVICES:
         raise UsageError(f"unknown device {p.device!r}: choose from {', '.join(DEVICES)}")
+    if p.memory_format not in MEMORY_FORMATS:
+        raise UsageError(f"unknown memory_format {p.memory_format!r}: choose from {', '.join(MEMORY_FORMATS)}")
     if not p.ratios:
         raise UsageError("profile field 'ratios' is empty: give pruning ratios in [0, 1), e.g. [0, 0.1, 0.5]")
     for r in p.ratios:
@@ -201,7 +207,9 @@ def validate(p: Profile) -> None:
 
 
 SMOKE = dict(
-    name="smoke", archs=("resnet50", "vgg19"), width=0.125, n_train=600, n_test=200, epochs=8, lr=0.1,
+    # lr 0.05: at 0.1 the 0.125-width VGG19 on 600 images trained to 63 to 95% by seed and memory layout alone;
+    # at 0.05, 96 to 98% in both layouts for seeds 0 to 2 (measured 2026-11-25)
+    name="smoke", archs=("resnet50", "vgg19"), width=0.125, n_train=600, n_test=200, epochs=8, lr=0.05,
     batch_size=32, n_attack=64, curve_attacks=("pgd",), attack_steps=5, attack_step_size=3 / 255, cw_max_iter=5,
     cw_binary_search_steps=1, deepfool_max_iter=5, uap_max_iter=1, criteria=("geometric_median", "l1"),
     ratios=(0.0, 0.25, 0.5),

@@ -32,7 +32,8 @@ KIND_CODE: dict[str, tuple[str, ...]] = {
                        "robustness.pipeline:_finetune_fn"),
     "dataset": ("robustness.data", "robustness.pipeline:dataset"),
     "ir": ("robustness.deploy", "robustness.pipeline:ir_model"),
-    "predictions": ("robustness.training", "robustness.pipeline:predictions"),
+    "predictions": ("robustness.deploy", "robustness.training", "robustness.pipeline:prediction_set",
+                    "robustness.pipeline:parity"),
     "pruned_models": ("robustness.pruning", "robustness.training", "robustness.pipeline:prune_schedule",
                       "robustness.pipeline:_finetune_fn"),
 }

@@ -8,6 +8,7 @@ whole; checksums are verified on load and a corrupt artifact is moved aside and 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -115,6 +116,21 @@ class Store:
                              "writable folder with --cache-dir (pytest: --robustness-cache-dir) "
                              "or ROBUSTNESS_CACHE_DIR") from None
 
+    # the machine: builds and claim computations share it, latency timing has it alone
+    def computing(self) -> contextlib.AbstractContextManager:
+        """A shared hold, taken by every build and claim computation of every process on this store."""
+        return self._machine().read_lock()
+
+    def timing(self, timeout: float = -1) -> contextlib.AbstractContextManager:
+        """An exclusive hold for timing: it waits for every computation to finish and holds new ones back (a
+        waiting writer goes first), so under `pytest -n 4` the IRs are timed on an otherwise idle store."""
+        return self._machine().write_lock(timeout=timeout)
+
+    def _machine(self):
+        from filelock import ReadWriteLock
+
+        return ReadWriteLock(str(self.root / "locks" / "machine.db"))
+
     # keys and paths
     @staticmethod
     def key(kind: str, spec: dict[str, Any], parents: Sequence[Artifact] = ()) -> str:
@@ -142,7 +158,8 @@ class Store:
                     self._set_aside(kind, key, "replaced")
                 art = self._load_or_none(kind, key, label)  # another process may have built it meanwhile
                 if art is None:
-                    art = self._build(kind, key, spec, parents, build, label)
+                    with self.computing():
+                        art = self._build(kind, key, spec, parents, build, label)
                     self._event("built", art)
                     self._verified[key] = art
                     return art

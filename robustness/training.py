@@ -9,6 +9,7 @@ import contextlib
 import logging
 import math
 import random
+import time
 from typing import Callable, Iterator
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from robustness.errors import UsageError
+from robustness.progress import eta
 
 log = logging.getLogger("robustness.training")
 Progress = Callable[[str], None]
@@ -42,6 +44,31 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextlib.contextmanager
+def memory_format(model: nn.Module, fmt: str) -> Iterator[nn.Module]:
+    """Run `model` with weights and activations in `fmt` ("channels_last" or "contiguous").
+
+    Inputs are converted by a forward pre-hook, so callers (ART included) pass ordinary arrays and get gradients
+    in their own layout; on exit the weights are contiguous again, so a saved state dict does not depend on it."""
+    if fmt == "contiguous":
+        yield model
+        return
+    if fmt != "channels_last":
+        raise UsageError(f"unknown memory_format {fmt!r}: choose from channels_last, contiguous")
+    layout = torch.channels_last
+
+    def to_layout(_module: nn.Module, args: tuple) -> tuple:
+        return tuple(a.contiguous(memory_format=layout) if torch.is_tensor(a) and a.dim() == 4 else a for a in args)
+
+    model.to(memory_format=layout)
+    handle = model.register_forward_pre_hook(to_layout)
+    try:
+        yield model
+    finally:
+        handle.remove()
+        model.to(memory_format=torch.contiguous_format)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -64,7 +91,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, flip: bool, pad: int = 2) -> 
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
           weight_decay: float, seed: int, device: str = "cpu", flip: bool = False,
           progress: Progress | None = None, label: str = "model",
-          on_step: Callable[[], None] | None = None) -> list[dict[str, float]]:
+          on_step: Callable[[], None] | None = None, layout: str = "contiguous") -> list[dict[str, float]]:
     """SGD with Nesterov momentum and a cosine schedule; returns the per-epoch loss and training accuracy.
 
     `on_step` runs after every optimiser step (NNCF needs it to re-apply its pruning masks).
@@ -75,6 +102,16 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     model.to(dev).train()
+    with memory_format(model, layout):
+        history = _epochs(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                          gen=gen, dev=dev, flip=flip, progress=progress, label=label, on_step=on_step)
+    model.eval()
+    return history
+
+
+def _epochs(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
+            weight_decay: float, gen: torch.Generator, dev: torch.device, flip: bool, progress: Progress | None,
+            label: str, on_step: Callable[[], None] | None) -> list[dict[str, float]]:
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(y) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch,
@@ -82,6 +119,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     loss_fn = nn.CrossEntropyLoss()
     history = []
+    started = time.perf_counter()
     for epoch in range(epochs):
         order = torch.randperm(len(yt), generator=gen)
         total, correct, loss_sum = 0, 0, 0.0
@@ -105,23 +143,32 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_
         record = {"epoch": epoch + 1, "loss": loss_sum / max(total, 1), "train_accuracy": correct / max(total, 1)}
         history.append(record)
         if progress is not None:
-            progress(f"{label}: epoch {epoch + 1}/{epochs} loss {record['loss']:.3f} "
+            progress(f"{label}: epoch {eta(epoch + 1, epochs, started)}, loss {record['loss']:.3f} "
                      f"train acc {record['train_accuracy']:.3f}")
-    model.eval()
     return history
 
 
-@torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 256, device: str = "cpu") -> np.ndarray:
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 256, device: str = "cpu",
+            layout: str = "contiguous") -> np.ndarray:
     """Predicted labels in eval mode, in batches."""
+    if not len(x):
+        return np.zeros(0, dtype=np.int64)
+    return logits(model, x, batch_size, device, layout).argmax(1)
+
+
+@torch.no_grad()
+def logits(model: nn.Module, x: np.ndarray, batch_size: int = 256, device: str = "cpu",
+           layout: str = "contiguous") -> np.ndarray:
+    """The model's outputs in eval mode, in batches."""
     dev = resolve_device(device)
     was_training = model.training
     model.to(dev).eval()
     out = []
-    for start in range(0, len(x), batch_size):
-        out.append(model(torch.from_numpy(x[start:start + batch_size]).to(dev)).argmax(1).cpu().numpy())
+    with memory_format(model, layout):
+        for start in range(0, len(x), batch_size):
+            out.append(model(torch.from_numpy(x[start:start + batch_size]).to(dev)).float().cpu().numpy())
     model.train(was_training)
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -100,7 +100,10 @@ def test_latency_alternates_in_a_shuffled_order():
         def __init__(self, name):
             self.name = name
 
-        def infer_one(self, x):
+        def set_input(self, x):
+            pass
+
+        def infer_one(self):
             calls.append(self.name)
 
     runners = {n: Fake(n) for n in ("base", "0", "0.5")}
@@ -109,3 +112,48 @@ def test_latency_alternates_in_a_shuffled_order():
     rounds = [tuple(calls[i:i + 3]) for i in range(6, len(calls), 3)]  # after the two warm-up rounds
     assert all(sorted(r) == ["0", "0.5", "base"] for r in rounds)  # each round times every IR once
     assert len({r[0] for r in rounds}) == 3  # and no IR always goes first
+
+
+def test_a_cell_whose_ir_disagrees_with_torch_is_an_error(store, smoke, smoke_dataset, monkeypatch):
+    from robustness import pipeline
+
+    real = pipeline.prediction_set
+
+    def broken(store, model, target, part):
+        art = real(store, model, target, part)
+        info = {**art.info, "parity": {**art.info["parity"], "agree": art.info["parity"]["checked"] - 2,
+                                       "agreement": 1 - 2 / art.info["parity"]["checked"]}}
+        return type(art)(art.key, art.kind, art.path, {**art.manifest, "info": info})
+
+    claim = claims.get_claim("clean_within_2pp")
+    cell = claims.cells(claim, smoke)[0]
+    good = claims.measure(claim, cell, store, smoke, smoke_dataset)
+    assert good["parity"]["ok"] and good["parity"]["sets"] == 3 and good["parity"]["checked"] >= 64
+    monkeypatch.setattr(pipeline, "prediction_set", broken)
+    rec = claims.measure(claim, cell, store, smoke, smoke_dataset)
+    assert rec["verdict"] == "error" and "disagree on 6 of" in rec["message"]  # 2 in each of 3 sets
+    with pytest.raises(AssertionError, match="the deployed model is not the model measured"):
+        claims.check(rec)
+
+
+def test_predictions_come_from_the_ir_and_record_their_parity_with_torch(store, smoke_dataset, smoke_base):
+    from robustness import pipeline
+
+    art = pipeline.prediction_set(store, smoke_base, smoke_dataset, "test")
+    ir = pipeline.ir_model(store, smoke_base)
+    assert {"kind": "ir", "key": ir.key} in art.manifest["parents"]
+    par = art.info["parity"]
+    assert art.spec["engine"] == "openvino-ir" and par["of"] == smoke_dataset.info["n_test"]
+    assert par["checked"] >= min(pipeline.PARITY_SAMPLE, par["of"]) and par["agreement"] >= pipeline.PARITY_MIN
+    assert par["max_logit_diff"] < 1e-3
+
+
+def test_claim_cells_are_ordered_to_cycle_through_architectures(pytester, tmp_path):
+    from pathlib import Path
+
+    pytester.makepyfile(test_claims=(Path(__file__).parent / "claims" / "test_claims.py").read_text())
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--robustness-profile", "smoke",
+                                           f"--robustness-cache-dir={tmp_path}")
+    ids = [line for line in result.outlines if "test_adv_within_1pp[" in line]
+    archs = [next(a for a in ("resnet50", "vgg19") if a in i) for i in ids]
+    assert len(ids) > 8 and archs[:8] == ["resnet50", "vgg19"] * 4

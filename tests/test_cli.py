@@ -78,4 +78,17 @@ def test_jobs_share_the_grid_and_report_once(tmp_path):
     built = [e["key"] for e in events if e["event"] == "built"]
     assert len(built) == len(set(built)) == 5  # dataset, victim and surrogate of two architectures
     assert out.stdout.count("built 5 artifacts") == 1  # one summary, for both jobs
+    table = out.stdout.split("cost per stage and kind (this run's builds):\n")[1].splitlines()
+    rows = {line.split()[0]: line.split() for line in table[1:-1]}
+    assert set(rows) == {"base_model", "dataset"} and rows["base_model"][1] == "4"  # both jobs' builds
+    assert table[-1].startswith("all (process seconds") and table[-1].split()[-4] == "5"
     assert main(["build", *TINY, "--jobs", "0", f"--cache-dir={tmp_path}"]) == 2
+
+
+def test_progress_says_the_time_left_from_the_pace_so_far():
+    from robustness.progress import duration, eta
+
+    assert eta(1, 4, started=0.0, now=30.0) == "1/4, 1 min 30 s left"
+    assert eta(0, 4, started=0.0, now=30.0) == "0/4"
+    assert eta(4, 4, started=0.0, now=7200.0) == "4/4, took 2 h 0 min"
+    assert duration(59.4) == "59 s"

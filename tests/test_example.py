@@ -25,7 +25,7 @@ def test_the_example_gate_passes_in_a_fresh_folder(tmp_path, store):
 
 def test_the_example_gate_fails_with_the_measured_drop(tmp_path, store):
     repo = shutil.copytree(EXAMPLE, tmp_path / "repo", ignore=shutil.ignore_patterns("__pycache__", "results"))
-    result = _run(repo, store, "--robustness-set", "ratios=0.5", "-k", "clean")
+    result = _run(repo, store, "--robustness-set", "ratios=0.6", "-k", "clean")
     assert result.returncode == 1, result.stdout[-3000:]
-    assert "gate clean-drop2pp on own_model:small_cnn-l1-0.5: fail: accuracy" in result.stdout
+    assert "gate clean-drop2pp on own_model:small_cnn-l1-0.6: fail: accuracy" in result.stdout
     assert "(paired 95%), allowed 2.00 pp; n=300 clean test images" in result.stdout

@@ -83,3 +83,16 @@ def test_range_with_no_disagreement_is_bounded_by_the_paired_interval():
 def test_benjamini_hochberg():
     q = metrics.benjamini_hochberg([0.01, 0.04, 0.03, 0.5])
     assert q == pytest.approx([0.04, 0.0533333, 0.0533333, 0.5], rel=1e-4)
+
+
+def test_latency_gain_net_of_the_control_arm():
+    rng = np.random.default_rng(0)
+    base = 1.0 + 0.01 * rng.standard_normal(400)
+    control = 1.05 * (1.0 + 0.01 * rng.standard_normal(400))  # the same model timed 5% slower
+    pruned = 0.75 * (1.0 + 0.01 * rng.standard_normal(400))
+    net = metrics.latency_gain_net(base, pruned, control)
+    gross = metrics.latency_gain(base, pruned)
+    expected = (np.median(control) - np.median(pruned)) / np.median(base)
+    assert net.value == pytest.approx(expected) and net.lo <= net.value <= net.hi
+    assert net.value == pytest.approx(gross.value - metrics.latency_gain(base, control).value)
+    assert 0.28 < net.value < 0.32 and 0.23 < gross.value < 0.27  # the control's 5% is credited back

@@ -55,7 +55,7 @@ def test_openvino_predicts_like_torch(pruned_pair):
                        (pruned_pair["pruned"], pruned_pair["pruned_xml"])):
         with torch.no_grad():
             ref = model(torch.from_numpy(x)).numpy()
-        out = deploy.Runner(xml).logits(x)
+        out = deploy.Runner(xml, batch=len(x)).logits(x)
         assert np.abs(out - ref).max() < 1e-3
         assert (out.argmax(1) == ref.argmax(1)).mean() >= 0.995
 

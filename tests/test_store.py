@@ -199,3 +199,44 @@ def test_rebuild_builds_once_per_run_and_keeps_the_old_copy(tmp_path):
     assert second.key == third.key == first.key
     assert [e["event"] for e in store.events("again")] == ["built", "cached"]
     assert len(list((tmp_path / "replaced").iterdir())) == 1
+
+
+HOLD_COMPUTING = """
+import sys, time
+from robustness.store import Store
+store = Store(sys.argv[1])
+with store.computing():
+    print("holding", flush=True)
+    time.sleep(1.5)
+    released = time.time()
+print(released, flush=True)
+"""
+
+
+def test_timing_waits_for_every_computation_of_the_store_in_any_process(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_COMPUTING, str(tmp_path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "holding"
+    with Store(tmp_path).timing():
+        acquired = time.time()
+    released = float(proc.stdout.readline())
+    proc.wait(30)
+    assert acquired >= released  # the exclusive hold came only after the other process let go
+
+
+def test_builds_hold_the_store_shared(tmp_path):
+    """A build runs under the shared hold: a timing in another process cannot start while it runs."""
+    try_timing = ("import sys\nfrom filelock import Timeout\nfrom robustness.store import Store\n"
+                  "try:\n    with Store(sys.argv[1]).timing(timeout=0.3):\n        print('timed')\n"
+                  "except Timeout:\n    print('waited')\n")
+    seen = []
+
+    def build(tmp):
+        seen.append(subprocess.run([sys.executable, "-c", try_timing, str(tmp_path)], capture_output=True,
+                                   text=True, timeout=60).stdout.strip())
+        return _build_payload(tmp)
+
+    Store(tmp_path).get("thing", {"shared": 1}, [], build)
+    after = subprocess.run([sys.executable, "-c", try_timing, str(tmp_path)], capture_output=True, text=True,
+                           timeout=60).stdout.strip()
+    assert seen == ["waited"] and after == "timed"

@@ -24,7 +24,29 @@ def test_progress_is_reported_per_epoch(smoke_dataset):
     lines = []
     training.train(create_model("vgg19", 10, 0.125), x[:64], y[:64], epochs=2, batch_size=32, lr=0.01,
                    weight_decay=0, seed=0, progress=lines.append, label="vgg")
-    assert [line.split(":")[1].split()[1] for line in lines] == ["1/2", "2/2"]
+    assert lines[0].startswith("vgg: epoch 1/2, ") and " left, loss " in lines[0]  # with the time left
+    assert lines[1].startswith("vgg: epoch 2/2, took ")
+
+
+def test_channels_last_gives_the_same_predictions_and_leaves_weights_contiguous(smoke_base, smoke_dataset):
+    x, _ = pipeline.load_arrays(smoke_dataset, "test")
+    model = smoke_base.load()
+    plain = training.logits(model, x[:64])
+    fast = training.logits(model, x[:64], layout="channels_last")
+    assert np.abs(plain - fast).max() < 1e-3 and (plain.argmax(1) == fast.argmax(1)).all()
+    assert all(p.is_contiguous() for p in model.parameters())  # a saved state dict does not depend on it
+    assert not model._forward_pre_hooks
+    with pytest.raises(Exception, match="channels_last, contiguous"):
+        training.predict(model, x[:2], layout="nhwc")
+
+
+def test_the_memory_format_is_a_profile_field_and_part_of_the_keys(smoke):
+    from robustness.errors import UsageError
+
+    assert smoke.memory_format == "channels_last"
+    assert smoke.replace(memory_format="contiguous").hash != smoke.hash
+    with pytest.raises(UsageError, match="choose from channels_last, contiguous"):
+        load_profile("smoke", overrides={"memory_format": "nhwc"})
 
 
 def test_smoke_base_model_learns(smoke_base, smoke_dataset):
