@@ -35,7 +35,8 @@ def for_profile(profile: Profile, path: Path | None = None) -> dict[str, dict[st
 
 def update(results_json: Path, path: Path | None = None) -> tuple[str, int]:
     """Record every `not reproduced` cell of a results.json under its profile's hash; other profiles' entries
-    stay. Returns the hash and the number of cells recorded."""
+    stay, an older hash of the same profile goes (its cells can no longer run). Returns the hash and the number
+    of cells recorded."""
     try:
         results = json.loads(Path(results_json).read_text())
     except FileNotFoundError:
@@ -47,7 +48,7 @@ def update(results_json: Path, path: Path | None = None) -> tuple[str, int]:
     cells = {key(r["claim"], r["cell"]): {"value": r["value"], "interval": r["interval"], "n": r["n"]}
              for r in results["records"] if r["verdict"] == "not reproduced"}
     path = path or PATH
-    data = load(path)
+    data = {h: e for h, e in load(path).items() if e.get("profile") != profile["name"] or h == digest}
     data[digest] = {"profile": profile["name"], "written": time.strftime("%Y-%m-%d"),
                     "from": f"{results_json} ({len(results['records'])} cells)", "cells": dict(sorted(cells.items()))}
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -117,6 +117,41 @@ def means_lines(records: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""] if measured else []
 
 
+def latency_lines(records: list[dict[str, Any]]) -> list[str]:
+    """The latency cells as a table: medians, the gain, the control arm's own gap and the gain net of it."""
+    rows = sorted((r for r in records if r["claim"] == "latency_gain_8pct" and r["verdict"] != "error"
+                   and r.get("gain")), key=lambda r: (r["arch"], r["criterion"]))
+    if not rows:
+        return []
+    cpus = sorted({r.get("cpu", "?") for r in rows})
+    lines = ["## Latency at ratio 0.5", "", f"OpenVINO CPU, batch 1, timed on {', '.join(cpus)}; gain = 1 - median "
+             "pruned / median base; the verdict is on the gain net of the control arm's (the same architecture "
+             "timed alongside), with a 95% paired bootstrap interval over alternating rounds.", "",
+             "| architecture | criterion | base ms | 50% pruned ms | gain | control arm | net gain | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        g, c, (lo, hi) = r["gain"], r.get("control_gain") or {}, r["interval"]
+        lines.append(f"| {r['arch']} | {r['criterion']} | {r['base_median_ms']:.3f} | {r['pruned_median_ms']:.3f} | "
+                     f"{100 * g['value']:.1f}% | {100 * c.get('value', 0):+.1f}% | "
+                     f"{100 * r['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] | {r['verdict']} |")
+    return [*lines, ""]
+
+
+def parity_lines(records: list[dict[str, Any]]) -> list[str]:
+    """How far the deployed IRs' predictions agree with torch over every prediction set the claims scored."""
+    par = [r["parity"] for r in records if r.get("parity")]
+    if not par:
+        return []
+    checked, agree = sum(p["checked"] for p in par), sum(p["agree"] for p in par)
+    return ["## Predictions: the IR against torch", "",
+            f"Every accuracy comes from the OpenVINO IR. Over the {len(par)} cells that scored predictions, "
+            f"torch re-predicted {checked} images (a fixed sample of each set and every image near the IR's decision "
+            f"boundary; sets shared by cells are counted in each): {agree} agreed "
+            f"({100 * agree / checked:.2f}%), lowest agreement in one cell "
+            f"{100 * min(p['lowest_agreement'] for p in par):.2f}%, largest logit difference "
+            f"{max(p['max_logit_diff'] for p in par):.2e}. A cell below 99.5% is an error.", ""]
+
+
 def write(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[dict[str, Any]]:
     """Merge this run's records into out/results.json, then write report.md and the plots from all of them."""
     out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +173,7 @@ def write(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[di
              "fine-tuning without pruning); every cell also gives pruned minus base, the paper's comparison. "
              "Narrowest interval: the half-width of a paired interval on n images when no image disagrees; a "
              "bound tighter than that cannot be reproduced at this n.", "",
-             *means_lines(records),
+             *means_lines(records), *latency_lines(records), *parity_lines(records),
              "## Every cell", "", "| claim | cell | n | measured | 95% interval | verdict | pruned minus base |",
              "|---|---|---|---|---|---|---|"]
     for r in records:

@@ -32,6 +32,9 @@ MANIFEST = "manifest.json"
 log = logging.getLogger("robustness.store")
 
 
+QUIET_KINDS = ("predictions",)  # sub-second builds: logged at DEBUG so progress shows the steps that take time
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("ROBUSTNESS_CACHE_DIR", Path.home() / ".cache" / "robustness" / "store"))
 
@@ -153,13 +156,14 @@ class Store:
             lock = FileLock(str(self.root / "locks" / f"{key}.lock"))
             if lock.is_locked:
                 log.info("waiting for another process building %s", label)
-            with lock:
+            # the shared hold before the artifact's lock: whoever holds an artifact's lock also holds the store
+            # shared, so a waiting timing never stalls a process that others wait for (no deadlock)
+            with self.computing(), lock:
                 if self.rebuild and not self._built_in_this_run(key):
                     self._set_aside(kind, key, "replaced")
                 art = self._load_or_none(kind, key, label)  # another process may have built it meanwhile
                 if art is None:
-                    with self.computing():
-                        art = self._build(kind, key, spec, parents, build, label)
+                    art = self._build(kind, key, spec, parents, build, label)
                     self._event("built", art)
                     self._verified[key] = art
                     return art
@@ -219,7 +223,8 @@ class Store:
 
     def _build(self, kind: str, key: str, spec: dict[str, Any], parents: Sequence[Artifact], build: Builder,
                label: str) -> Artifact:
-        log.info("building %s", label)
+        level = logging.DEBUG if kind in QUIET_KINDS else logging.INFO  # a cold claims run makes ~1,800 of them
+        log.log(level, "building %s", label)
         tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}-", dir=self.root / "tmp"))
         start = time.perf_counter()
         try:
@@ -245,13 +250,17 @@ class Store:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        log.info("built %s in %.1fs", label, seconds)
+        log.log(level, "built %s in %.1fs", label, seconds)
         return Artifact(key, kind, dest, manifest)
 
     # events: lets a run say what it built and what it reused, across xdist workers
     def _event(self, event: str, art: Artifact) -> None:
         self._write_event({"event": event, "key": art.key, "kind": art.kind,
                            "seconds": art.manifest.get("build_seconds") if event == "built" else None})
+
+    def note_progress(self, worker: str, message: str) -> None:
+        """A progress line of an xdist worker, for the controller to print (xdist discards workers' stderr)."""
+        self._write_event({"event": "progress", "worker": worker, "message": message})
 
     def _write_event(self, record: dict[str, Any]) -> None:
         record = {"run": self.run_id, "pid": os.getpid(), "time": time.time(), **record}

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 CONFTEST = '''
 import sys
 
@@ -46,3 +48,28 @@ def test_a_repository_that_does_not_use_the_suite_sees_no_cost_and_no_clash(tmp_
     assert "collected 1 item" in out and "1 passed" in out, out[-3000:]
     assert (repo / "heavy-imports.txt").read_text() == ""
     assert not list(home.rglob("*")), f"written under the home folder: {list(home.rglob('*'))}"
+
+
+PROGRESS_TEST = """
+import logging
+
+def test_build(store):
+    def build(tmp):
+        logging.getLogger("robustness.pipeline").info("train thing: epoch 1/2, 3 s left")
+        (tmp / "x.txt").write_text("x")
+        return {}
+    store.get("thing", {"a": 1}, [], build)
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_build_progress_reaches_the_terminal(pytester, tmp_path, workers):
+    """xdist discards a worker's stderr: the workers' lines go through the store's event log to the controller."""
+    pytester.makepyfile(test_progress=PROGRESS_TEST)
+    result = pytester.runpytest_subprocess(*workers, f"--robustness-cache-dir={tmp_path}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    err = result.stderr.str()
+    assert "train thing: epoch 1/2, 3 s left" in err and "building thing" in err
+    assert ("[gw" in err) == bool(workers)
+    quiet = pytester.runpytest_subprocess(*workers, "-q", f"--robustness-cache-dir={tmp_path / 'q'}")
+    assert "epoch 1/2" not in quiet.stderr.str()

@@ -132,6 +132,10 @@ def test_expected_failures_are_written_from_results_with_value_interval_and_n(tm
     assert digest == smoke.hash and count == 1
     assert expected.for_profile(smoke, path) == {"criteria_comparable[c]": {"value": -0.08, "interval": [-0.13, -0.03],
                                                                         "n": 256}}
+    changed = smoke.replace(finetune_epochs=5)  # the preset changed: its old entry can never run again
+    report.write(records, tmp_path / "new", changed)
+    expected.update(tmp_path / "new" / "results.json", path)
+    assert set(expected.load(path)) == {changed.hash}
 
 
 def test_floor_and_ceiling_cells_are_uninformative():
