@@ -139,7 +139,7 @@ def latency_lines(records: list[dict[str, Any]]) -> list[str]:
 
 def parity_lines(records: list[dict[str, Any]]) -> list[str]:
     """How far the deployed IRs' predictions agree with torch over every prediction set the claims scored."""
-    par = [r["parity"] for r in records if r.get("parity")]
+    par = [r["parity"] for r in records if r.get("parity") and r["parity"]["checked"]]
     if not par:
         return []
     checked, agree = sum(p["checked"] for p in par), sum(p["agree"] for p in par)
