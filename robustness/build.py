@@ -4,15 +4,48 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from robustness import pipeline
+from robustness.errors import UsageError
 from robustness.profiles import Profile
 from robustness.progress import duration, eta
-from robustness.store import Store
+from robustness.store import Artifact, Store
 
-STAGES = ["base", "attacks", "pruning", "deploy"]
+STAGES = ["base", "attacks", "pruning", "deploy", "predictions"]
+
+
+@dataclass(frozen=True)
+class Node:
+    """One artifact of the grid, named by what builds it rather than by its key: plain data, so a Ray task can
+    carry it and rebuild the call on any machine. `model`: ("victim",), ("surrogate",), ("control", ratio) or
+    (criterion, ratio)."""
+
+    stage: str  # dataset, base, control, pruned, ir, adv, predictions
+    arch: str = ""
+    model: tuple = ()
+    criterion: str = ""
+    source: str = ""
+    attack: str = ""
+    eps: float | None = None
+    claim: str = ""
+    cell: str = ""
+
+    @property
+    def label(self) -> str:
+        what = {"dataset": "dataset", "base": f"base model ({self.model[0] if self.model else ''})",
+                "control": "control arm", "pruned": f"pruned ({self.criterion})",
+                "ir": f"IR of {_model_name(self.model)}",
+                "adv": f"{self.attack} set on {_model_name(self.model)} ({self.source})"
+                       + (f" eps {self.eps:.4g}" if self.eps is not None else ""),
+                "predictions": f"predictions for {self.claim}[{self.cell}]"}[self.stage]
+        return f"{self.arch}: {what}" if self.arch else what
+
+
+def _model_name(model: tuple) -> str:
+    return "-".join(f"{v:g}" if isinstance(v, float) else str(v) for v in model)
 
 
 def curve_eps(profile: Profile) -> list[float]:
@@ -20,60 +53,127 @@ def curve_eps(profile: Profile) -> list[float]:
     return [e for e in profile.eps_list if abs(e - profile.eps) > 1e-12]
 
 
+def arch_nodes(profile: Profile, arch: str, stages: list[str]) -> list[tuple[str, list[Node]]]:
+    """An architecture's nodes in data-flow order, in groups that progress names (the group's heading)."""
+    pruned_ratios = [r for r in profile.ratios if r > 0]
+    groups: list[tuple[str, list[Node]]] = [("base model", [Node("base", arch, ("victim",))])]
+    if "surrogate" in profile.sources and ("attacks" in stages or "base" in stages):
+        groups.append(("surrogate", [Node("base", arch, ("surrogate",))]))
+    if "pruning" in stages or "deploy" in stages:
+        groups.append((f"control arm and pruned variants ({', '.join(profile.criteria)})",
+                       [Node("control", arch), *(Node("pruned", arch, criterion=c) for c in profile.criteria)]))
+    if "deploy" in stages:  # every control step: claims score the control arm with its IR
+        models = [("victim",), *(("control", r) for r in pruned_ratios),
+                  *((c, r) for c in profile.criteria for r in pruned_ratios)]
+        groups.append(("OpenVINO IRs", [Node("ir", arch, m) for m in models]))
+    if "attacks" in stages:
+        for source in profile.sources:
+            if source == "pruned":  # at the largest ratio of each criterion, and the control arm at that step
+                models = [(c, max(pruned_ratios)) for c in profile.criteria] + [("control", max(pruned_ratios))]
+            else:
+                models = [("surrogate",) if source == "surrogate" else ("victim",)]
+            for j, model in enumerate(models, 1):
+                nodes = [Node("adv", arch, model, source=source, attack=a) for a in profile.source_attacks(source)]
+                if source == "base":
+                    nodes += [Node("adv", arch, model, source=source, attack=a, eps=e)
+                              for a in profile.curve_attacks for e in curve_eps(profile)]
+                groups.append((f"adversarial sets on {_ref_name(arch, model)} ({source}) [{j}/{len(models)}]",
+                               nodes))
+    return groups
+
+
+def _ref_name(arch: str, model: tuple) -> str:
+    """The source model's name as ModelRef.name spells it (progress lines keep their old wording)."""
+    if model[0] in ("victim", "surrogate"):
+        return f"{arch}-{model[0]}"
+    return f"{arch}-{model[0]}-{model[1]}"
+
+
+def prediction_nodes(profile: Profile) -> list[Node]:
+    """The claims' prediction sets, one node per claim cell: measuring a cell builds exactly the sets its test
+    will read. Latency cells are left to the tests, which time an architecture's IRs on one machine."""
+    from robustness import claims
+
+    return [Node("predictions", cell.get("arch", ""), claim=claim.id, cell=claims.cell_id(claim, cell))
+            for claim in claims.CLAIMS if not claim.timed for cell in claims.cells(claim, profile)]
+
+
+def grid_nodes(profile: Profile, stages: list[str] | None = None) -> list[Node]:
+    """Every node of a profile's grid in an order where parents come first."""
+    stages = stages or STAGES
+    nodes = [Node("dataset")]
+    for arch in profile.archs:
+        nodes += [n for _, group in arch_nodes(profile, arch, stages) for n in group]
+    if "predictions" in stages:
+        nodes += prediction_nodes(profile)
+    return nodes
+
+
+def model_ref(store: Store, profile: Profile, ds: Artifact, arch: str, model: tuple,
+              progress: Callable[[str], None] | None = None) -> pipeline.ModelRef:
+    if model[0] in ("victim", "surrogate"):
+        return pipeline.base_model(store, profile, ds, arch, model[0], progress)
+    base = pipeline.base_model(store, profile, ds, arch, "victim", progress)
+    if model[0] == "control":
+        return pipeline.control_model(store, profile, ds, base, model[1], progress)
+    return pipeline.pruned_model(store, profile, ds, base, model[0], model[1], progress)
+
+
+def resolve(store: Store, profile: Profile, node: Node, data_dir: Path | None = None,
+            progress: Callable[[str], None] | None = None) -> Artifact | None:
+    """Ask the store for a node's artifact (its parents are found or built on the way). Predictions nodes
+    return None: their artifacts are the many sets their claim's cells read."""
+    ds = pipeline.dataset(store, profile, data_dir, progress)
+    if node.stage == "dataset":
+        return ds
+    if node.stage == "base":
+        return pipeline.base_model(store, profile, ds, node.arch, node.model[0], progress).artifact
+    if node.stage == "predictions":
+        from robustness import claims
+
+        claim = claims.get_claim(node.claim)
+        cell = next((c for c in claims.cells(claim, profile) if claims.cell_id(claim, c) == node.cell), None)
+        if cell is None:
+            raise UsageError(f"claim {node.claim} has no cell {node.cell} under profile {profile.name}")
+        claims.measure(claim, cell, store, profile, ds)
+        return None
+    base = pipeline.base_model(store, profile, ds, node.arch, "victim", progress)
+    if node.stage == "control":
+        return pipeline.control_schedule(store, profile, ds, base, progress)
+    if node.stage == "pruned":
+        return pipeline.prune_schedule(store, profile, ds, base, node.criterion, progress)
+    ref = model_ref(store, profile, ds, node.arch, node.model, progress)
+    if node.stage == "ir":
+        return pipeline.ir_model(store, ref, progress)
+    if node.stage == "adv":
+        return pipeline.adversarial_set(store, profile, ds, ref, node.source, node.attack, node.eps, progress)
+    raise ValueError(f"unknown stage {node.stage!r}")
+
+
 def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, stages: list[str] | None = None,
                progress: Callable[[str], None] = print, first_arch: int = 0) -> None:
     """`first_arch` rotates the architectures, so parallel jobs start apart and meet only at the end."""
     stages = stages or STAGES
-    ds = pipeline.dataset(store, profile, data_dir, progress)
+    pipeline.dataset(store, profile, data_dir, progress)
     archs = list(profile.archs)
     archs = archs[first_arch % len(archs):] + archs[:first_arch % len(archs)]
-    pruned_ratios = [r for r in profile.ratios if r > 0]
     started = time.perf_counter()
     for i, arch in enumerate(archs, 1):
-        head = f"[{i}/{len(archs)}] {arch}"
         if i > 1:
             progress(f"architectures {eta(i - 1, len(archs), started)} (from this job's pace)")
-        progress(f"{head}: base model")
-        base = pipeline.base_model(store, profile, ds, arch, "victim", progress)
-        if "pruning" in stages or "deploy" in stages:
-            progress(f"{head}: control arm and pruned variants ({', '.join(profile.criteria)})")
-            pipeline.control_schedule(store, profile, ds, base, progress)
-            for criterion in profile.criteria:
-                pipeline.prune_schedule(store, profile, ds, base, criterion, progress)
-        if "deploy" in stages:
-            progress(f"{head}: OpenVINO IRs")
-            pipeline.ir_model(store, base, progress)
-            for ratio in pruned_ratios:  # every control step: claims score the control arm with its IR
-                pipeline.ir_model(store, pipeline.control_model(store, profile, ds, base, ratio), progress)
-            for criterion in profile.criteria:
-                for ratio in profile.ratios:
-                    pipeline.ir_model(store, pipeline.pruned_model(store, profile, ds, base, criterion, ratio),
-                                      progress)
-        if "attacks" in stages:
-            for source in profile.sources:
-                refs = _source_models(store, profile, ds, arch, source, pruned_ratios, progress)
-                for j, ref in enumerate(refs, 1):
-                    progress(f"{head}: adversarial sets on {ref.name} ({source}) [{j}/{len(refs)}]")
-                    for attack in profile.source_attacks(source):
-                        pipeline.adversarial_set(store, profile, ds, ref, source, attack, None, progress)
-                    if source == "base":
-                        for attack in profile.curve_attacks:
-                            for eps in curve_eps(profile):
-                                pipeline.adversarial_set(store, profile, ds, ref, source, attack, eps, progress)
-        elif "base" in stages and "surrogate" in profile.sources:
-            pipeline.base_model(store, profile, ds, arch, "surrogate", progress)
-
-
-def _source_models(store, profile, ds, arch, source, pruned_ratios, progress) -> list:
-    """White-box on the pruned model is crafted at the largest ratio of each criterion: the open question is
-    whether a pruned model is weaker against attacks on itself, and the largest ratio is where it would show.
-    The control arm at the same step is attacked white-box too: it tells pruning from the extra fine-tuning."""
-    if source != "pruned":
-        return [pipeline.attack_source_model(store, profile, ds, arch, source, progress=progress)]
-    base = pipeline.base_model(store, profile, ds, arch, "victim", progress)
-    control = pipeline.control_model(store, profile, ds, base, max(pruned_ratios), progress)
-    return [pipeline.attack_source_model(store, profile, ds, arch, "pruned", c, max(pruned_ratios), progress)
-            for c in profile.criteria] + [control]
+        for heading, nodes in arch_nodes(profile, arch, stages):
+            progress(f"[{i}/{len(archs)}] {arch}: {heading}")
+            for node in nodes:
+                resolve(store, profile, node, data_dir, progress)
+    if "predictions" in stages:
+        nodes = prediction_nodes(profile)
+        shift = (first_arch % len(profile.archs)) * len(nodes) // len(profile.archs)  # jobs start apart here too
+        nodes = nodes[shift:] + nodes[:shift]
+        started = time.perf_counter()
+        for k, node in enumerate(nodes):
+            if k and (k == 1 or node.claim != nodes[k - 1].claim):
+                progress(f"predictions for the claims' cells {eta(k, len(nodes), started)}")
+            resolve(store, profile, node, data_dir, progress)
 
 
 def cost_table(store: Store, events: list[dict[str, Any]]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Command line: `python -m robustness list | build | profile | expected | stages`. Bad input exits 2 with one
+"""Command line: `python -m robustness list | build | plan | profile | expected | stages`. Bad input exits 2 with one
 line naming the fix."""
 
 from __future__ import annotations
@@ -42,6 +42,20 @@ def make_parser() -> argparse.ArgumentParser:
                             "store's locks build every artifact once (default 1; use the core count)")
     build.add_argument("--job", type=int, default=0, help=argparse.SUPPRESS)  # set for the spawned processes
     build.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    build.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: --jobs processes on this machine; ray: one Ray task per artifact on a cluster "
+                            "whose nodes all mount the store (pip install -e .[ray])")
+    build.add_argument("--address", default=None,
+                       help="the Ray cluster to join (default: $RAY_ADDRESS, else a cluster on this machine)")
+    plan = sub.add_parser("plan", help="the artifact graph before anything runs: counts, what the store holds, "
+                                       "estimated cost per stage and the critical path")
+    _add_profile_options(plan)
+    plan.add_argument("--stages", default="all", help="as for build")
+    plan.add_argument("--images-per-second", default=None, metavar="N|ARCH=N,...",
+                      help="forward+backward images per second of the profile's device (a GPU's), for all "
+                           "architectures or per architecture; default: measured on this machine")
+    plan.add_argument("--workers", type=int, default=None,
+                      help="parallel builders for the wall-time estimate (default: this machine's cores)")
     stages = sub.add_parser("stages", help="check the code of each stage against its recorded version")
     stages.add_argument("--update", action="store_true",
                         help="bump the version of every stage whose code changed (its artifacts are rebuilt)")
@@ -122,17 +136,58 @@ def _spawn_jobs(args: argparse.Namespace, argv: list[str], run_id: str) -> list[
             for j in range(1, args.jobs)]
 
 
-def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
-    from robustness.build import STAGES, build_grid
-    from robustness.store import Store
+def _stages(text: str) -> list[str]:
+    from robustness.build import STAGES
 
-    profile = _profile(args)
-    stages = STAGES if args.stages == "all" else [s.strip() for s in args.stages.split(",") if s.strip()]
+    stages = STAGES if text == "all" else [s.strip() for s in text.split(",") if s.strip()]
     for stage in stages:
         if stage not in STAGES:
             raise UsageError(f"unknown stage {stage!r}: choose from {', '.join(STAGES)} or all")
+    return stages
+
+
+def _images_per_second(text: str | None) -> dict[str, float] | None:
+    """`2000` for every architecture, or `resnet50=1500,vgg19=4000`."""
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        arch, _, num = item.rpartition("=")
+        try:
+            out[arch.strip() or "*"] = float(num)
+        except ValueError:
+            raise UsageError(f"--images-per-second {text!r}: give a number, or arch=number pairs "
+                             "separated by commas") from None
+        if out[arch.strip() or "*"] <= 0:
+            raise UsageError(f"--images-per-second {text!r}: throughputs must be positive")
+    return out
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from robustness.plan import plan
+
+    profile = _profile(args)
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    print("\n".join(plan(profile, args.cache_dir, _stages(args.stages), data_dir,
+                          _images_per_second(args.images_per_second), args.workers)), flush=True)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
+    from robustness.build import build_grid
+    from robustness.store import Store
+    from robustness.training import resolve_device
+
+    profile = _profile(args)
+    stages = _stages(args.stages)
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give 1 or more build processes")
+    if args.executor == "ray":
+        from robustness.cluster import build_on_ray
+
+        data_dir = Path(args.data_dir) if args.data_dir else None
+        return build_on_ray(profile, args.cache_dir, stages, data_dir, args.address)
+    resolve_device(profile.device)  # a cuda profile on a machine without a GPU stops before anything is built
     store = Store(args.cache_dir, run_id=args.run_id or uuid.uuid4().hex)  # each call reports its own work
     start = time.perf_counter()
     prefix = f"[job {args.job}] " if args.job else ""
@@ -176,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_stages(args)
         if args.command == "expected":
             return cmd_expected(args)
+        if args.command == "plan":
+            return cmd_plan(args)
         return cmd_build(args, list(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -44,6 +44,8 @@ OPTIONS = [
     Option("data_dir", "folder holding the CIFAR archives", metavar="DIR"),
     Option("rebuild", "ignore cached artifacts of this run's profile and build them again", kind="flag",
            cli=False),
+    Option("read_only", "only read the store (one that a cluster built): an artifact it lacks is an error, "
+           "nothing is built or written there", kind="flag", cli=False),
     Option("results_dir", "where claims runs write results.json and report.md (default: "
            "results/<profile>-<profile hash>)", metavar="DIR", cli=False),
 ]

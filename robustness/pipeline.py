@@ -34,6 +34,11 @@ log = logging.getLogger("robustness.pipeline")
 Progress = Callable[[str], None]
 
 
+def build_device(profile: Profile) -> str:
+    """The device in a key: 'auto' decided (a GPU build and a CPU build differ in their last bits)."""
+    return training.device_name(profile.device)
+
+
 def _say(progress: Progress | None) -> Progress:
     return progress if progress is not None else log.info
 
@@ -159,7 +164,7 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
     meta = model_meta(profile, ds, arch)
     spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
             "batch_size": profile.batch_size, "lr": profile.lr, "weight_decay": profile.weight_decay,
-            "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": profile.device,
+            "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": build_device(profile),
             "memory_format": profile.memory_format}
     if is_factory_path(arch):
         spec["factory_sha256"] = factory_fingerprint(arch)
@@ -175,7 +180,8 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
                                   label=f"train {arch} ({role})", layout=profile.memory_format)
         model.cpu()
         torch.save(model.state_dict(), tmp / "model.pt")
-        acc = float((training.predict(model, x_te, layout=profile.memory_format) == y_te).mean())
+        acc = float((training.predict(model, x_te, device=profile.device, layout=profile.memory_format)
+                     == y_te).mean())
         say(f"{arch} ({role}): clean test accuracy {acc:.4f} on {len(y_te)} images")
         write_json(tmp / "history.json", history)
         return {**meta, "role": role, "seed": seed, "clean_accuracy": acc, "n_test": int(len(y_te)),
@@ -189,8 +195,8 @@ def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, s
     """Your trained weights as the victim's base model, keyed by the checkpoint's content (nothing is trained)."""
     meta = model_meta(profile, ds, arch)
     path = Path(profile.checkpoint)
-    spec = {"arch": arch, "width": profile.width, "num_classes": meta["num_classes"], "device": profile.device,
-            "checkpoint_sha256": content_sha256(path)}
+    spec = {"arch": arch, "width": profile.width, "num_classes": meta["num_classes"],
+            "device": build_device(profile), "checkpoint_sha256": content_sha256(path)}
     if is_factory_path(arch):
         spec["factory_sha256"] = factory_fingerprint(arch)
 
@@ -202,7 +208,7 @@ def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, s
         model = build_module(meta, state, origin=str(path))
         torch.save(model.state_dict(), tmp / "model.pt")
         x_te, y_te = load_arrays(ds, "test")
-        acc = float((training.predict(model, x_te) == y_te).mean())
+        acc = float((training.predict(model, x_te, device=profile.device) == y_te).mean())
         say(f"{arch} (checkpoint {path.name}): clean test accuracy {acc:.4f} on {len(y_te)} images")
         return {**meta, "role": "victim", "checkpoint": str(path), "clean_accuracy": acc,
                 "n_test": int(len(y_te)), "parameters": training.count_parameters(model)}
@@ -235,7 +241,7 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
     say = _say(progress)
     spec_obj = attacks.attack_spec(profile, attack, eps)
     spec = {**spec_obj.to_dict(), "source": source, "model": source_model.subdir, "n_attack": profile.n_attack,
-            "memory_format": profile.memory_format, "device": profile.device}
+            "memory_format": profile.memory_format, "device": build_device(profile)}
 
     def build(tmp: Path) -> dict[str, Any]:
         import time
@@ -316,7 +322,8 @@ def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str):
 def _schedule_spec(profile: Profile) -> dict[str, Any]:
     return {"ratios": [r for r in profile.ratios if r > 0], "finetune_epochs": profile.finetune_epochs,
             "finetune_lr": profile.finetune_lr, "batch_size": profile.batch_size, "seed": profile.seed,
-            "weight_decay": profile.weight_decay, "device": profile.device, "memory_format": profile.memory_format}
+            "weight_decay": profile.weight_decay, "device": build_device(profile),
+            "memory_format": profile.memory_format}
 
 
 def _ratio_dir(ratio: float) -> str:
@@ -340,7 +347,8 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
         steps = pruning.prune_stepwise(base.load(), criterion, spec["ratios"],
                                        _finetune_fn(profile, ds, say, f"{base.meta['arch']} {criterion}"),
                                        prune_first_conv=profile.prune_first_conv,
-                                       prune_downsample_convs=profile.prune_downsample_convs, progress=say)
+                                       prune_downsample_convs=profile.prune_downsample_convs, progress=say,
+                                       device=profile.device)
         info: dict[str, Any] = {"ratios": {}}
         for step in steps:
             folder = tmp / _ratio_dir(step.ratio)
@@ -348,7 +356,8 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
             torch.save(step.state_dict, folder / "model.pt")
             write_json(folder / "stats.json", step.stats)
             model = build_module(base.meta, step.state_dict, str(folder))
-            acc = float((training.predict(model, x_te, layout=profile.memory_format) == y_te).mean())
+            acc = float((training.predict(model, x_te, device=profile.device, layout=profile.memory_format)
+                         == y_te).mean())
             info["ratios"][f"{step.ratio:g}"] = {
                 "clean_accuracy": acc, "filters_pruned_ratio": step.stats["filters_pruned_ratio"],
                 "params": step.stats["params_current"], "params_full": step.stats["params_full"],
@@ -372,12 +381,13 @@ def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRe
     def build(tmp: Path) -> dict[str, Any]:
         x_te, y_te = load_arrays(ds, "test")
         states = pruning.control_stepwise(base.load(), len(spec["ratios"]),
-                                          _finetune_fn(profile, ds, say, f"{base.meta['arch']} control"))
+                                          _finetune_fn(profile, ds, say, f"{base.meta['arch']} control"),
+                                          device=profile.device)
         info: dict[str, Any] = {"steps": {}}
         for k, state in enumerate(states, 1):
             (tmp / f"step-{k}").mkdir()
             torch.save(state, tmp / f"step-{k}" / "model.pt")
-            acc = float((training.predict(build_module(base.meta, state, "control"), x_te,
+            acc = float((training.predict(build_module(base.meta, state, "control"), x_te, device=profile.device,
                                           layout=profile.memory_format) == y_te).mean())
             info["steps"][str(k)] = {"clean_accuracy": acc}
         return info
@@ -474,8 +484,8 @@ def parity(model: ModelRef, x: np.ndarray, ir_logits: np.ndarray) -> dict[str, A
     near = np.flatnonzero(top2[:, 1] - top2[:, 0] < PARITY_MARGIN)
     sample = np.random.default_rng(0).choice(len(x), min(len(x), PARITY_SAMPLE), replace=False)
     checked = np.union1d(sample, near)
-    with training.torch_threads(1):
-        ref = training.logits(model.load(), x[checked])
+    with training.torch_threads(1):  # the reference is the CPU in fp32 on every profile, GPU or not
+        ref = training.logits(model.load(), x[checked], device="cpu")
     agree = int((ref.argmax(1) == ir_logits[checked].argmax(1)).sum())
     return {"checked": int(len(checked)), "near_boundary": int(len(near)), "agree": agree,
             "agreement": agree / len(checked), "max_logit_diff": float(np.abs(ref - ir_logits[checked]).max()),

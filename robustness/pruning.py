@@ -109,7 +109,7 @@ def _stats(ctrl) -> dict[str, Any]:
 
 def prune_stepwise(model: nn.Module, criterion: str, ratios: list[float], finetune: Finetune, *,
                    prune_first_conv: bool = False, prune_downsample_convs: bool = False,
-                   progress: Callable[[str], None] | None = None) -> list[PrunedStep]:
+                   progress: Callable[[str], None] | None = None, device: str = "cpu") -> list[PrunedStep]:
     """Prune `model` (left untouched) to each ratio in turn, fine-tuning after each step."""
     if criterion not in CRITERIA:
         raise UsageError(f"unknown criterion {criterion!r}: choose from {', '.join(CRITERIA)}")
@@ -118,7 +118,9 @@ def prune_stepwise(model: nn.Module, criterion: str, ratios: list[float], finetu
             raise UsageError(f"pruning ratio {r} is outside (0, 1) for NNCF: ratio 0 is the control arm")
     nncf, create_compressed_model = _import_nncf()
     keys = list(model.state_dict().keys())
-    work = copy.deepcopy(model).cpu().eval()  # NNCF wraps and changes the model in place
+    from robustness.training import resolve_device
+
+    work = copy.deepcopy(model).to(resolve_device(device)).eval()  # NNCF wraps and changes the model in place
     out = []
     with channel_multiple(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -141,18 +143,21 @@ def prune_stepwise(model: nn.Module, criterion: str, ratios: list[float], finetu
             wrapped.eval()
             stripped = ctrl.strip(do_copy=True)
             state = stripped.state_dict()
-            out.append(PrunedStep(ratio, {k: state[k].detach().clone() for k in keys}, _stats(ctrl)))
+            out.append(PrunedStep(ratio, {k: state[k].detach().cpu().clone() for k in keys}, _stats(ctrl)))
     return out
 
 
-def control_stepwise(model: nn.Module, steps: int, finetune: Finetune) -> list[dict[str, torch.Tensor]]:
+def control_stepwise(model: nn.Module, steps: int, finetune: Finetune,
+                     device: str = "cpu") -> list[dict[str, torch.Tensor]]:
     """The control arm: the same fine-tuning steps, no pruning. One state dict per step."""
-    work = copy.deepcopy(model).cpu()
+    from robustness.training import resolve_device
+
+    work = copy.deepcopy(model).to(resolve_device(device))
     out = []
     for step in range(steps):
         finetune(work, step)
         work.eval()
-        out.append({k: v.detach().clone() for k, v in work.state_dict().items()})
+        out.append({k: v.detach().cpu().clone() for k, v in work.state_dict().items()})
     return out
 
 

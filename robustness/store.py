@@ -96,14 +96,24 @@ Builder = Callable[[Path], "dict[str, Any] | None"]
 
 
 class Store:
-    def __init__(self, root: Path | str | None = None, run_id: str | None = None, rebuild: bool = False) -> None:
+    def __init__(self, root: Path | str | None = None, run_id: str | None = None, rebuild: bool = False,
+                 read_only: bool = False) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.rebuild = rebuild  # build every artifact this run asks for once more, even if cached
+        # read-only: a store that a cluster built, mounted here; a missing artifact is an error, nothing is written
+        self.read_only = read_only
         self.run_id = run_id or os.environ.get("ROBUSTNESS_RUN_ID") or uuid.uuid4().hex
         self._verified: dict[str, Artifact] = {}
         self._prepare()
 
     def _prepare(self) -> None:
+        if self.read_only:
+            if not (self.root / "objects").is_dir():
+                raise UsageError(f"read-only store {self.root} has no objects/ folder: give the folder a build "
+                                 "wrote (--cache-dir), or drop read-only to build here")
+            if self.rebuild:
+                raise UsageError("a read-only store cannot rebuild: drop one of read-only and rebuild")
+            return
         if self.root.exists() and not self.root.is_dir():
             raise UsageError(f"cache path {self.root} is a file, not a folder: give a folder with "
                              "--cache-dir (pytest: --robustness-cache-dir) "
@@ -132,7 +142,12 @@ class Store:
     def _machine(self):
         from filelock import ReadWriteLock
 
-        return ReadWriteLock(str(self.root / "locks" / "machine.db"))
+        folder = self.root / "locks"
+        if self.read_only:  # the machine's hold lives on this machine when the store may not be written
+            digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
+            folder = Path(tempfile.gettempdir()) / f"robustness-{digest}"
+            folder.mkdir(exist_ok=True)
+        return ReadWriteLock(str(folder / "machine.db"))
 
     # keys and paths
     @staticmethod
@@ -152,6 +167,10 @@ class Store:
             return self._verified[key]
         label = label or f"{kind} {key[:12]}"
         art = None if self.rebuild else self._load_or_none(kind, key, label)
+        if art is None and self.read_only:
+            raise StoreError(f"{label} ({kind} {key[:12]}) is not in the read-only store {self.root}: build the "
+                             "profile there first (python -m robustness build --profile NAME, with --executor ray "
+                             "on a cluster), or drop read-only to build it here")
         if art is None:
             lock = FileLock(str(self.root / "locks" / f"{key}.lock"))
             if lock.is_locked:
@@ -178,6 +197,9 @@ class Store:
         try:
             return self.verify(path, key)
         except CorruptArtifactError as exc:
+            if self.read_only:
+                raise StoreError(f"{label} in the read-only store {self.root} is corrupt ({exc}): rebuild it "
+                                 "where the store may be written") from None
             self._quarantine(path, label, str(exc))
             return None
 
@@ -225,7 +247,10 @@ class Store:
                label: str) -> Artifact:
         level = logging.DEBUG if kind in QUIET_KINDS else logging.INFO  # a cold claims run makes ~1,800 of them
         log.log(level, "building %s", label)
+        for stale in (self.root / "tmp").glob(f"{key[:16]}-*"):  # a killed builder's; we hold the key's lock
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}-", dir=self.root / "tmp"))
+        self._write_event({"event": "building", "key": key, "kind": kind, "label": label})
         start = time.perf_counter()
         try:
             info = build(tmp) or {}
@@ -263,6 +288,8 @@ class Store:
         self._write_event({"event": "progress", "worker": worker, "message": message})
 
     def _write_event(self, record: dict[str, Any]) -> None:
+        if self.read_only:
+            return
         record = {"run": self.run_id, "pid": os.getpid(), "time": time.time(), **record}
         try:
             with open(self.root / "events.jsonl", "a") as f:

@@ -23,13 +23,27 @@ log = logging.getLogger("robustness.training")
 Progress = Callable[[str], None]
 
 
-def resolve_device(name: str) -> torch.device:
+def device_name(name: str) -> str:
+    """The device a build runs on, as keys record it: 'auto' is decided here, 'cuda' is kept even where no GPU
+    is visible (a reader of a store that GPUs built must compute the same keys)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' was asked for but no GPU is visible: use device=cpu or device=auto")
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if name not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {name!r}: choose from auto, cpu, cuda")
+    return name
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device to compute on. On a GPU, fp32 stays fp32 (no TF32) and cuDNN picks deterministic
+    kernels: keys promise that the same inputs give the same artifact."""
+    name = device_name(name)
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("device 'cuda' was asked for but no GPU is visible: use device=cpu or device=auto")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     return torch.device(name)
 
 
