@@ -77,16 +77,9 @@ def arch_nodes(profile: Profile, arch: str, stages: list[str]) -> list[tuple[str
                 if source == "base":
                     nodes += [Node("adv", arch, model, source=source, attack=a, eps=e)
                               for a in profile.curve_attacks for e in curve_eps(profile)]
-                groups.append((f"adversarial sets on {_ref_name(arch, model)} ({source}) [{j}/{len(models)}]",
+                groups.append((f"adversarial sets on {arch}-{_model_name(model)} ({source}) [{j}/{len(models)}]",
                                nodes))
     return groups
-
-
-def _ref_name(arch: str, model: tuple) -> str:
-    """The source model's name as ModelRef.name spells it (progress lines keep their old wording)."""
-    if model[0] in ("victim", "surrogate"):
-        return f"{arch}-{model[0]}"
-    return f"{arch}-{model[0]}-{model[1]}"
 
 
 def prediction_nodes(profile: Profile) -> list[Node]:
@@ -169,10 +162,11 @@ def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, sta
         nodes = prediction_nodes(profile)
         shift = (first_arch % len(profile.archs)) * len(nodes) // len(profile.archs)  # jobs start apart here too
         nodes = nodes[shift:] + nodes[:shift]
-        started = time.perf_counter()
+        started = said = time.perf_counter()
         for k, node in enumerate(nodes):
-            if k and (k == 1 or node.claim != nodes[k - 1].claim):
-                progress(f"predictions for the claims' cells {eta(k, len(nodes), started)}")
+            if k and (node.claim != nodes[k - 1].claim or time.perf_counter() - said > 30):
+                said = time.perf_counter()
+                progress(f"predictions for the claims' cells {eta(k, len(nodes), started)} ({node.claim})")
             resolve(store, profile, node, data_dir, progress)
 
 

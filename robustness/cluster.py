@@ -34,8 +34,9 @@ def _import_ray():
 
 
 def build_node(root: str, profile: Profile, node: Node, key: str | None, data_dir: Path | None,
-               run_id: str) -> dict[str, Any]:
-    """One Ray task: build (or find) one node's artifact and check it is the key the driver planned."""
+               run_id: str, *parents: dict[str, Any]) -> dict[str, Any]:
+    """One Ray task: build (or find) one node's artifact and check it is the key the driver planned. `parents`
+    are the parent tasks' results: passing them makes Ray start this task only after they finished."""
     from robustness.build import resolve
 
     start = time.perf_counter()
@@ -103,32 +104,34 @@ def build_on_ray(profile: Profile, root: Path | str | None, stages: list[str], d
 
 def _wait(ray, steps, refs: dict[int, Any], root: Path, run_id: str, progress: Callable[[str], None],
           every: float) -> None:
-    """Collect the tasks; every `every` seconds say, per stage, how many finished, run and wait, and the time
-    left from the estimated work done so far."""
+    """Collect the tasks; whenever a count moves (and once a minute at most `6 * every` apart) say, per stage,
+    how many finished and run, and the time left from the share of estimated work done so far."""
     from robustness.progress import duration
 
     index = {ref: i for i, ref in refs.items()}
     pending, finished = list(refs.values()), set()
     started = last = time.perf_counter()
     total = sum(steps[i].seconds for i in refs) or 1.0
+    said = ""
     while pending:
         done, pending = ray.wait(pending, num_returns=len(pending), timeout=every)
         for ref in done:
             ray.get(ref)  # a task that failed after its retries raises here, naming its node
             finished.add(index[ref])
-        if time.perf_counter() - last >= every or not pending:
-            last = time.perf_counter()
-            running = _running(root, run_id)
-            line = []
-            for stage in dict.fromkeys(steps[i].node.stage for i in refs):
-                ids = [i for i in refs if steps[i].node.stage == stage]
-                fin = sum(i in finished for i in ids)
-                run = sum(steps[i].key in running for i in ids if i not in finished)
-                line.append(f"{stage} {fin}/{len(ids)} ({run} running)")
-            frac = sum(steps[i].seconds for i in finished) / total
-            elapsed = time.perf_counter() - started
-            left = f", {duration(elapsed * (1 - frac) / frac)} left" if 0 < frac < 1 else ""
-            progress(f"ray: {'; '.join(line)}{left}")
+        running = _running(root, run_id)
+        line = []
+        for stage in dict.fromkeys(steps[i].node.stage for i in refs):
+            ids = [i for i in refs if steps[i].node.stage == stage]
+            fin = sum(i in finished for i in ids)
+            run = sum(steps[i].key in running for i in ids if i not in finished)
+            line.append(f"{stage} {fin}/{len(ids)} ({run} running)")
+        if "; ".join(line) == said and time.perf_counter() - last < 6 * every and pending:
+            continue  # nothing moved: say it again only now and then
+        said, last = "; ".join(line), time.perf_counter()
+        frac = sum(steps[i].seconds for i in finished) / total
+        elapsed = time.perf_counter() - started
+        left = f", {duration(elapsed * (1 - frac) / frac)} left" if 0 < frac < 1 else ""
+        progress(f"ray: {said}{left}")
 
 
 def _running(root: Path, run_id: str) -> set[str]:

@@ -73,11 +73,24 @@ def export_ir(model: nn.Module, xml_path: Path) -> dict[str, Any]:
     apply_pruning_transformation(ov_model)
     channels = conv_channels(ov_model)
     check_channels(model, [c for _, c in channels])
+    _stable_names(ov_model)
     ov.save_model(ov_model, str(xml_path), compress_to_fp16=False)
     bin_path = xml_path.with_suffix(".bin")
     return {"bin_bytes": bin_path.stat().st_size, "xml_bytes": xml_path.stat().st_size,
             "ir_parameters": ir_parameters(ov_model), "conv_channels": channels,
             "torch_nonzero_filters": nonzero_filters(model), "pools_downgraded": pools}
+
+
+def _stable_names(ov_model) -> None:
+    """OpenVINO names a converted model and the nodes it generates from process-wide counters (`Model791`,
+    `Constant_116807`), so the same model exported by another process, or later by the same one, gave another
+    model.xml. Those names become the node's type and topological index; names from torch's modules stay."""
+    import re
+
+    ov_model.set_friendly_name("model")
+    for i, op in enumerate(ov_model.get_ordered_ops()):
+        if re.search(r"_\d+$", op.get_friendly_name()):
+            op.set_friendly_name(f"{op.get_type_name()}_{i}")
 
 
 def nonzero_filters(model: nn.Module) -> list[int]:

@@ -117,26 +117,27 @@ def measure_rates(profile: Profile, given: dict[str, float] | None = None, reps:
 
     rates = Rates({}, {}, {}, {}, {}, {}, "measured on this machine")
     batch = max(2, min(profile.batch_size, 32))
+    given = given or {}
     with training.torch_threads(profile.threads), tempfile.TemporaryDirectory() as tmp:
         for arch in profile.archs:
             model = create_model(arch, CLASSES.get(profile.dataset, 10), profile.width, [0.5] * 3, [0.25] * 3)
-            _measure_arch(rates, arch, model, profile.memory_format, batch, reps, Path(tmp) / arch / "model.xml")
-    if given:
-        for arch in profile.archs:
             ips = given.get(arch, given.get("*"))
-            if ips:  # a GPU figure: forward about a third of forward+backward; batch 1 as fast per call
+            if ips:  # a GPU's figure: a forward about a third of forward+backward, batch 1 as fast per call
                 rates.fb[arch] = 1.0 / ips
                 rates.fwd[arch] = rates.fb[arch] / 3
                 rates.fb1[arch] = rates.fb[arch] * batch / 2
+            else:
+                _measure_torch(rates, arch, model, profile.memory_format, batch, reps)
+            _measure_openvino(rates, arch, model, batch, reps, Path(tmp) / arch / "model.xml")
+    if given:
         rates.source = "given images per second for torch, measured on this machine for OpenVINO"
     return rates
 
 
-def _measure_arch(rates: Rates, arch: str, model, layout: str, batch: int, reps: int, xml: Path) -> None:
-    import numpy as np
+def _measure_torch(rates: Rates, arch: str, model, layout: str, batch: int, reps: int) -> None:
     import torch
 
-    from robustness import deploy, training
+    from robustness import training
 
     x = torch.rand(batch, 3, 32, 32)
     with training.memory_format(model, layout):
@@ -145,8 +146,15 @@ def _measure_arch(rates: Rates, arch: str, model, layout: str, batch: int, reps:
         model.eval()
         with torch.no_grad():
             rates.fwd[arch] = _per_image(lambda: model(x), batch, reps)
+
+
+def _measure_openvino(rates: Rates, arch: str, model, batch: int, reps: int, xml: Path) -> None:
+    import numpy as np
+
+    from robustness import deploy
+
     start = time.perf_counter()
-    deploy.export_ir(model, xml)
+    deploy.export_ir(model.eval(), xml)
     rates.export[arch] = time.perf_counter() - start
     start = time.perf_counter()
     runner = deploy.Runner(xml, batch=batch, threads=1)

@@ -140,13 +140,13 @@ class Store:
         return self._machine().write_lock(timeout=timeout)
 
     def _machine(self):
+        """The hold lives on this machine, not in the store: on a cluster every node mounts the store, but a
+        node's builds must not hold back another node's timing (and SQLite, behind the lock, is unsafe on NFS)."""
         from filelock import ReadWriteLock
 
-        folder = self.root / "locks"
-        if self.read_only:  # the machine's hold lives on this machine when the store may not be written
-            digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
-            folder = Path(tempfile.gettempdir()) / f"robustness-{digest}"
-            folder.mkdir(exist_ok=True)
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
+        folder = Path(tempfile.gettempdir()) / f"robustness-{digest}"
+        folder.mkdir(exist_ok=True)
         return ReadWriteLock(str(folder / "machine.db"))
 
     # keys and paths

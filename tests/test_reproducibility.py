@@ -101,3 +101,19 @@ def test_two_cold_claims_runs_give_identical_results(tmp_path):
     a, b = _measurements(tmp_path / "a" / "results"), _measurements(tmp_path / "b" / "results")
     assert len(a) >= 20 and {r["claim"] for r in a} >= {"adv_within_1pp", "clean_within_2pp", "ir_size_cut_66"}
     assert a == b
+
+
+def test_an_ir_exported_twice_is_byte_identical(tmp_path):
+    """OpenVINO's generated node names come from process-wide counters; the export renames them, so an IR does
+    not depend on what the process exported before (a Ray worker's history differs from a local build's)."""
+    import torch
+
+    from robustness import deploy
+    from robustness.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("resnet50", 10, 0.125, [0.5] * 3, [0.25] * 3)
+    for name in ("a", "b"):
+        deploy.export_ir(model, tmp_path / name / "model.xml")
+    for suffix in ("xml", "bin"):
+        assert (tmp_path / "a" / f"model.{suffix}").read_bytes() == (tmp_path / "b" / f"model.{suffix}").read_bytes()

@@ -43,7 +43,7 @@ def test_builds_once_then_reuses_with_manifest(tmp_path):
     manifest = json.loads((art.path / "manifest.json").read_text())
     assert set(manifest["files"]) == {"data.npz", "nested/note.txt"}
     assert manifest["kind"] == "thing" and manifest["spec"] == {"a": 1} and "torch" in manifest["versions"]
-    assert [e["event"] for e in store.events()] == ["built", "cached"]
+    assert [e["event"] for e in store.events()] == ["building", "built", "cached"]
     assert not list((tmp_path / "tmp").iterdir())
 
 
@@ -197,7 +197,7 @@ def test_rebuild_builds_once_per_run_and_keeps_the_old_copy(tmp_path):
     second = _get(store)
     third = _get(Store(tmp_path, run_id="again", rebuild=True))  # another worker of the same run
     assert second.key == third.key == first.key
-    assert [e["event"] for e in store.events("again")] == ["built", "cached"]
+    assert [e["event"] for e in store.events("again")] == ["building", "built", "cached"]
     assert len(list((tmp_path / "replaced").iterdir())) == 1
 
 
@@ -240,3 +240,30 @@ def test_builds_hold_the_store_shared(tmp_path):
     after = subprocess.run([sys.executable, "-c", try_timing, str(tmp_path)], capture_output=True, text=True,
                            timeout=60).stdout.strip()
     assert seen == ["waited"] and after == "timed"
+
+
+def _files(root) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def test_a_read_only_store_reads_and_names_the_build_for_what_it_lacks(tmp_path):
+    """A store mounted from a cluster: artifacts are read and verified; a missing one is one clear error; the
+    store is not touched (no events, no locks, no temporary folders), and the machine's hold still works."""
+    Store(tmp_path).get("thing", {"a": 1}, [], lambda tmp: (tmp / "f.txt").write_text("x") and None)
+    before = _files(tmp_path)
+    ro = Store(tmp_path, read_only=True)
+    art = ro.get("thing", {"a": 1}, [], lambda tmp: pytest.fail("a read-only store built something"))
+    assert art.file("f.txt").read_text() == "x"
+    with pytest.raises(StoreError, match=r"not in the read-only store .*python -m robustness build"):
+        ro.get("thing", {"a": 2}, [], lambda tmp: pytest.fail("a read-only store built something"))
+    with ro.computing():
+        pass
+    with ro.timing():
+        pass
+    assert _files(tmp_path) == before
+
+
+def test_a_read_only_store_refuses_a_folder_that_no_build_wrote(tmp_path):
+    with pytest.raises(UsageError, match="has no objects/ folder"):
+        Store(tmp_path / "empty", read_only=True)
+    assert not (tmp_path / "empty").exists()
