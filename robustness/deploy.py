@@ -83,14 +83,19 @@ def export_ir(model: nn.Module, xml_path: Path) -> dict[str, Any]:
 
 def _stable_names(ov_model) -> None:
     """OpenVINO names a converted model and the nodes it generates from process-wide counters (`Model791`,
-    `Constant_116807`), so the same model exported by another process, or later by the same one, gave another
-    model.xml. Those names become the node's type and topological index; names from torch's modules stay."""
+    `Constant_116807`), and TorchScript adds tensor names (`input.1`) by the process's history, so the same
+    model exported by another process gave another model.xml. Generated node names become the node's type and
+    topological index (names from torch's modules stay), and every tensor but the input is named by its node and
+    port."""
     import re
 
     ov_model.set_friendly_name("model")
     for i, op in enumerate(ov_model.get_ordered_ops()):
         if re.search(r"_\d+$", op.get_friendly_name()):
             op.set_friendly_name(f"{op.get_type_name()}_{i}")
+        if op.get_type_name() != "Parameter":
+            for j, out in enumerate(op.outputs()):
+                out.get_tensor().set_names({f"{op.get_type_name()}_{i}:{j}"})
 
 
 def nonzero_filters(model: nn.Module) -> list[int]:
