@@ -32,6 +32,7 @@ class Node:
     eps: float | None = None
     claim: str = ""
     cell: str = ""
+    training: str = "standard"  # the arm: adversarial models are trained and fine-tuned on adversarial batches
 
     @property
     def label(self) -> str:
@@ -41,6 +42,7 @@ class Node:
                 "adv": f"{self.attack} set on {_model_name(self.model)} ({self.source})"
                        + (f" eps {self.eps:.4g}" if self.eps is not None else ""),
                 "predictions": f"predictions for {self.claim}[{self.cell}]"}[self.stage]
+        what += " [adversarial training]" if self.training == "adversarial" else ""
         return f"{self.arch}: {what}" if self.arch else what
 
 
@@ -54,18 +56,25 @@ def curve_eps(profile: Profile) -> list[float]:
 
 
 def arch_nodes(profile: Profile, arch: str, stages: list[str]) -> list[tuple[str, list[Node]]]:
-    """An architecture's nodes in data-flow order, in groups that progress names (the group's heading)."""
+    """An architecture's nodes in data-flow order, in groups that progress names (the group's heading): the
+    standard arm, then (training 'adversarial') the same grid for the adversarial arm."""
+    return [(f"{heading} [adversarial training]" if t == "adversarial" else heading, group)
+            for t in profile.training for heading, group in _arm_nodes(profile, arch, stages, t)]
+
+
+def _arm_nodes(profile: Profile, arch: str, stages: list[str], t: str) -> list[tuple[str, list[Node]]]:
     pruned_ratios = [r for r in profile.ratios if r > 0]
-    groups: list[tuple[str, list[Node]]] = [("base model", [Node("base", arch, ("victim",))])]
+    groups: list[tuple[str, list[Node]]] = [("base model", [Node("base", arch, ("victim",), training=t)])]
     if "surrogate" in profile.sources and ("attacks" in stages or "base" in stages):
-        groups.append(("surrogate", [Node("base", arch, ("surrogate",))]))
+        groups.append(("surrogate", [Node("base", arch, ("surrogate",), training=t)]))
     if "pruning" in stages or "deploy" in stages:
         groups.append((f"control arm and pruned variants ({', '.join(profile.criteria)})",
-                       [Node("control", arch), *(Node("pruned", arch, criterion=c) for c in profile.criteria)]))
+                       [Node("control", arch, training=t),
+                        *(Node("pruned", arch, criterion=c, training=t) for c in profile.criteria)]))
     if "deploy" in stages:  # every control step: claims score the control arm with its IR
         models = [("victim",), *(("control", r) for r in pruned_ratios),
                   *((c, r) for c in profile.criteria for r in pruned_ratios)]
-        groups.append(("OpenVINO IRs", [Node("ir", arch, m) for m in models]))
+        groups.append(("OpenVINO IRs", [Node("ir", arch, m, training=t) for m in models]))
     if "attacks" in stages:
         for source in profile.sources:
             if source == "pruned":  # at the largest ratio of each criterion, and the control arm at that step
@@ -73,9 +82,10 @@ def arch_nodes(profile: Profile, arch: str, stages: list[str]) -> list[tuple[str
             else:
                 models = [("surrogate",) if source == "surrogate" else ("victim",)]
             for j, model in enumerate(models, 1):
-                nodes = [Node("adv", arch, model, source=source, attack=a) for a in profile.source_attacks(source)]
+                nodes = [Node("adv", arch, model, source=source, attack=a, training=t)
+                         for a in profile.source_attacks(source)]
                 if source == "base":
-                    nodes += [Node("adv", arch, model, source=source, attack=a, eps=e)
+                    nodes += [Node("adv", arch, model, source=source, attack=a, eps=e, training=t)
                               for a in profile.curve_attacks for e in curve_eps(profile)]
                 groups.append((f"adversarial sets on {arch}-{_model_name(model)} ({source}) [{j}/{len(models)}]",
                                nodes))
@@ -103,10 +113,10 @@ def grid_nodes(profile: Profile, stages: list[str] | None = None) -> list[Node]:
 
 
 def model_ref(store: Store, profile: Profile, ds: Artifact, arch: str, model: tuple,
-              progress: Callable[[str], None] | None = None) -> pipeline.ModelRef:
+              progress: Callable[[str], None] | None = None, arm: str = "standard") -> pipeline.ModelRef:
     if model[0] in ("victim", "surrogate"):
-        return pipeline.base_model(store, profile, ds, arch, model[0], progress)
-    base = pipeline.base_model(store, profile, ds, arch, "victim", progress)
+        return pipeline.base_model(store, profile, ds, arch, model[0], progress, arm)
+    base = pipeline.base_model(store, profile, ds, arch, "victim", progress, arm)
     if model[0] == "control":
         return pipeline.control_model(store, profile, ds, base, model[1], progress)
     return pipeline.pruned_model(store, profile, ds, base, model[0], model[1], progress)
@@ -120,7 +130,7 @@ def resolve(store: Store, profile: Profile, node: Node, data_dir: Path | None = 
     if node.stage == "dataset":
         return ds
     if node.stage == "base":
-        return pipeline.base_model(store, profile, ds, node.arch, node.model[0], progress).artifact
+        return pipeline.base_model(store, profile, ds, node.arch, node.model[0], progress, node.training).artifact
     if node.stage == "predictions":
         from robustness import claims
 
@@ -130,12 +140,12 @@ def resolve(store: Store, profile: Profile, node: Node, data_dir: Path | None = 
             raise UsageError(f"claim {node.claim} has no cell {node.cell} under profile {profile.name}")
         claims.measure(claim, cell, store, profile, ds)
         return None
-    base = pipeline.base_model(store, profile, ds, node.arch, "victim", progress)
+    base = pipeline.base_model(store, profile, ds, node.arch, "victim", progress, node.training)
     if node.stage == "control":
         return pipeline.control_schedule(store, profile, ds, base, progress)
     if node.stage == "pruned":
         return pipeline.prune_schedule(store, profile, ds, base, node.criterion, progress)
-    ref = model_ref(store, profile, ds, node.arch, node.model, progress)
+    ref = model_ref(store, profile, ds, node.arch, node.model, progress, node.training)
     if node.stage == "ir":
         return pipeline.ir_model(store, ref, progress)
     if node.stage == "adv":

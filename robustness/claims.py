@@ -54,6 +54,11 @@ class Claim:
     comparisons: int = 1  # simultaneous paired comparisons behind one interval (Bonferroni)
     min_archs: int = 1
     min_criteria: int = 1
+    # the training arm of its models: "standard" (no axis), "adversarial" or "each" arm of the profile (a
+    # `training` axis), "both" (compares the arms: cells only where the profile has both)
+    training: str = "standard"
+    question: str = ""  # beyond the paper: which of its open questions the claim answers
+    needs_attacks: tuple[str, ...] = ()  # no cells unless the profile has all of them
     marks: tuple[tuple[str, ...], ...] = ()  # pytest marks of its tests: (name, *args)
     timed: bool = False  # times the machine: takes the store's exclusive hold instead of a shared one
     measure: Callable[..., dict[str, Any]] | None = field(default=None, compare=False, repr=False)
@@ -77,12 +82,14 @@ class Context:
     ds: Artifact
     parity: list[dict[str, Any]] = field(default_factory=list)  # of every prediction set the cell scored
 
-    def base(self, arch: str) -> pipeline.ModelRef:
-        return pipeline.base_model(self.store, self.profile, self.ds, arch)
+    def base(self, arch: str, arm: str = "standard") -> pipeline.ModelRef:
+        return pipeline.base_model(self.store, self.profile, self.ds, arch, arm=arm)
 
-    def models(self, cell: dict[str, Any]) -> tuple[pipeline.ModelRef, pipeline.ModelRef, pipeline.ModelRef]:
-        """Base, pruned and control arm (as many fine-tuning steps as the pruned model had) of a cell."""
-        base = self.base(cell["arch"])
+    def models(self, cell: dict[str, Any], arm: str | None = None
+               ) -> tuple[pipeline.ModelRef, pipeline.ModelRef, pipeline.ModelRef]:
+        """Base, pruned and control arm (as many fine-tuning steps as the pruned model had) of a cell, in the
+        cell's training arm (or `arm`)."""
+        base = self.base(cell["arch"], arm or cell.get("training", "standard"))
         pruned = pipeline.pruned_model(self.store, self.profile, self.ds, base, cell["criterion"], cell["ratio"])
         control = pipeline.control_model(self.store, self.profile, self.ds, base, cell["ratio"])
         return base, pruned, control
@@ -152,14 +159,26 @@ def _transferred(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
        why_bound="the paper's bound, applied when the attacker holds the pruned model", source="pruned",
        ratios="largest", attacks="pruned_source", **PLUS_MINUS_1PP)
 def adv_within_1pp_whitebox_pruned(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
-    base, pruned, control = ctx.models(cell)
+    return _whitebox_on_itself(ctx, cell)
+
+
+def _self_attacked(ctx: Context, cell: dict[str, Any], arm: str | None = None) -> dict[str, Any]:
+    """Base, pruned and control arm of a cell, each attacked white-box on itself: models, sets and per-image
+    correctness, all on the same clean images."""
+    base, pruned, control = ctx.models(cell, arm)
     on_base, on_pruned = pipeline.faced_sets(ctx.store, ctx.profile, ctx.ds, base, pruned, "pruned",
                                              cell["attack"])
     on_control = pipeline.adversarial_set(ctx.store, ctx.profile, ctx.ds, control, "pruned", cell["attack"])
     if not np.array_equal(pipeline.load_adversarial(on_control)["index"],
                           pipeline.load_adversarial(on_base)["index"]):
         raise ValueError(f"{on_control.key} and {on_base.key} attack different test images")
-    b, p, c = ctx.correct(base, on_base), ctx.correct(pruned, on_pruned), ctx.correct(control, on_control)
+    return {"models": (base, pruned, control), "sets": (on_base, on_pruned, on_control),
+            "ok": (ctx.correct(base, on_base), ctx.correct(pruned, on_pruned), ctx.correct(control, on_control))}
+
+
+def _whitebox_on_itself(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
+    got = _self_attacked(ctx, cell)
+    (base, pruned, _), (on_base, on_pruned, _), (b, p, c) = got["models"], got["sets"], got["ok"]
     transferred = ctx.correct(pruned, on_base)
     return {"eps": on_pruned.spec["eps"], **_versus(b, p, c),
             "transferred": metrics.accuracy(transferred).to_dict(),
@@ -300,7 +319,204 @@ def criteria_comparable(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
                         f"{cell['attack']} examples crafted on {src.name}"}
 
 
+# beyond the paper: its open questions 1 (adversarial training with pruning) and 3 (criteria and transfer) ------
+Q1 = "open question 1: does pruning keep the robustness of an adversarially trained model?"
+Q3 = "open question 3: do the pruning criteria differ in cross-architecture transferability?"
+ADV_TRAINING_MARGIN = 0.05  # adversarial training must raise white-box PGD accuracy by this much to count
+
+
+@register(metric="white-box PGD accuracy of the adversarially trained base minus the standard base's, each "
+              "attacked on itself, the same clean images", comparison="ge", bound=ADV_TRAINING_MARGIN,
+       axes=("source", "dataset", "arch", "attack"),
+       scope="every architecture, the profile's pruned_source_attacks at its eps; needs training = [standard, "
+             "adversarial]",
+       threat_model="base: each base model attacked white-box on itself",
+       sentence="(sanity check of the adversarial arm) adversarial training raises robust accuracy",
+       why_bound="5 points: below it the adversarial arm is not a robust model, and the question-1 claims of the "
+                 "architecture are reported as uninformative", source="base", attacks="pruned_source",
+       training="both", question=Q1)
+def adv_training_helps(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
+    gain, sets, (std_ok, adv_ok) = _training_gain(ctx, cell["arch"], cell["attack"])
+    return {"eps": sets[1].spec["eps"], "n": gain.n, "value": gain.value, "interval": [gain.lo, gain.hi],
+            "difference": gain.to_dict(), "mcnemar_p": gain.mcnemar_p, "method": _versus_method(),
+            "standard": float(std_ok.mean()), "adversarial": float(adv_ok.mean()),
+            "compared": f"{cell['attack']} white-box accuracy of {cell['arch']}-victim-adv vs {cell['arch']}-victim "
+                        f"(each attacked on itself) on the same {gain.n} clean images"}
+
+
+def _training_gain(ctx: Context, arch: str, attack: str
+                   ) -> tuple[metrics.Difference, tuple[Artifact, ...], tuple[np.ndarray, ...]]:
+    """Adversarially trained minus standard base, each attacked white-box on itself."""
+    arms = [ctx.base(arch, arm) for arm in ("standard", "adversarial")]
+    sets = tuple(pipeline.adversarial_set(ctx.store, ctx.profile, ctx.ds, m, "base", attack) for m in arms)
+    if not np.array_equal(*(pipeline.load_adversarial(a)["index"] for a in sets)):
+        raise ValueError(f"{sets[0].key} and {sets[1].key} attack different test images")
+    ok = tuple(ctx.correct(m, a) for m, a in zip(arms, sets))
+    return metrics.paired_difference(*ok), sets, ok
+
+
+def _adversarial_arm_checked(ctx: Context, cell: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
+    """A question-1 record is uninformative where adversarial training did not help (the sanity claim's
+    interval not wholly above its margin): pruning a model that is not robust says nothing about robust ones."""
+    attack = cell["attack"] if cell["attack"] in ctx.profile.source_attacks("pruned") else "pgd"
+    gain = _training_gain(ctx, cell["arch"], attack)[0]
+    rec["adversarial_training_gain"] = gain.to_dict()
+    if gain.lo < ADV_TRAINING_MARGIN:
+        rec["uninformative_because"] = (
+            f"adversarial training raised {attack} white-box accuracy of {cell['arch']} by {fmt_pp(gain)}, not "
+            f"surely {100 * ADV_TRAINING_MARGIN:g} points: the adversarial arm is not a robust model")
+    return rec
+
+
+@register(metric="adversarial accuracy of the pruned adversarially trained model minus its control arm's (and "
+              "minus its base's), on the same examples crafted on an adversarially trained surrogate",
+       axes=("training", *GRID),
+       scope="every architecture, criterion and ratio up to 0.5, the profile's pruned_source_attacks; the "
+             "adversarial arm (models trained and fine-tuned on adversarial batches)",
+       threat_model="surrogate: crafted on an independently, adversarially trained model of the same architecture "
+                    "(the attacker knows the recipe, not the weights)",
+       why_bound="the paper's bound for standard models, asked of adversarially trained ones", source="surrogate",
+       attacks="pruned_source", training="adversarial", question=Q1, **PLUS_MINUS_1PP)
+def adv_trained_within_1pp(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
+    return _adversarial_arm_checked(ctx, cell, _transferred(ctx, cell))
+
+
+@register(metric="adversarial accuracy of the pruned adversarially trained model attacked white-box on itself "
+              "minus its control arm's attacked white-box on itself (and minus its base's), the same clean images",
+       axes=("training", *GRID),
+       scope="every architecture and criterion at the largest ratio, the profile's pruned_source_attacks; the "
+             "adversarial arm",
+       threat_model="pruned: each model attacked white-box on itself", why_bound="the paper's bound, asked of "
+       "adversarially trained models under the strongest threat model", source="pruned", ratios="largest",
+       attacks="pruned_source", training="adversarial", question=Q1, **PLUS_MINUS_1PP)
+def adv_trained_within_1pp_whitebox(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
+    return _adversarial_arm_checked(ctx, cell, _whitebox_on_itself(ctx, cell))
+
+
+@register(metric="robustness retained under pruning (pruned minus control arm, each attacked white-box on "
+              "itself) of the adversarially trained arm minus that of the standard arm, the same clean images",
+       comparison="abs_le", bound=0.02, axes=GRID,
+       scope="every architecture and criterion at the largest ratio, the profile's pruned_source_attacks; needs "
+             "training = [standard, adversarial]",
+       threat_model="pruned: each model attacked white-box on itself",
+       sentence="(open question 1) pruning keeps an adversarially trained model's robustness as it keeps a "
+                "standard model's",
+       why_bound="2 points: the paper's +-1 point tolerance for each of the two differences compared",
+       source="pruned", ratios="largest", attacks="pruned_source", training="both", comparisons=2, question=Q1)
+def retained_robustness_std_vs_adv(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
+    arms = {arm: _self_attacked(ctx, cell, arm) for arm in ("standard", "adversarial")}
+    kept = {arm: {"vs_control": metrics.paired_difference(c, p), "vs_base": metrics.paired_difference(b, p)}
+            for arm, (b, p, c) in ((arm, got["ok"]) for arm, got in arms.items())}
+    d = metrics.difference_of_differences(*((got["ok"][2], got["ok"][1]) for got in arms.values()))
+    rec = {"eps": arms["adversarial"]["sets"][1].spec["eps"], "n": d.n, "value": d.value, "interval": [d.lo, d.hi],
+           "method": "95% simultaneous: each arm's paired score interval (pruned minus control) at 97.5%, "
+                     "Bonferroni, their difference's range",
+           **{f"{arm}_pruned_minus_control": k["vs_control"].to_dict() for arm, k in kept.items()},
+           **{f"{arm}_pruned_minus_base": k["vs_base"].to_dict() for arm, k in kept.items()},
+           **{f"{arm}_accuracies": {name: metrics.accuracy(ok).to_dict()
+                                    for name, ok in zip(("base", "pruned", "control"), got["ok"])}
+              for arm, got in arms.items()},
+           "compared": f"{cell['arch']}-{cell['criterion']}-{cell['ratio']:g} against its control arm, standard and "
+                       f"adversarially trained, each model attacked white-box on itself ({cell['attack']}), the "
+                       f"same {kept['standard']['vs_control'].n} clean images"}
+    return _adversarial_arm_checked(ctx, cell, rec)
+
+
+@register(metric="white-box PGD accuracy minus FGSM accuracy on the base model at the profile's eps; with checks "
+              "that PGD accuracy does not rise with eps and is near zero at the largest eps",
+       comparison="within", bound=(-1.0, 0.01), axes=("training", "source", "dataset", "arch"),
+       scope="every architecture of every training arm; needs fgsm and pgd", needs_attacks=("fgsm", "pgd"),
+       threat_model="base: white-box on the base model",
+       sentence="(self-check) robust accuracy comes from robustness, not from masked gradients",
+       why_bound="an iterative attack is at least as strong as its one-step version (1 point for noise); a "
+                 "masked model shows FGSM stronger than PGD, accuracy that rises with eps, or accuracy left at "
+                 "a large eps (Carlini et al. 2019, On Evaluating Adversarial Robustness)",
+       source="base", training="each", question=Q1)
+def robust_accuracy_honest(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
+    p = ctx.profile
+    base = ctx.base(cell["arch"], cell["training"])
+    curve = {e: ctx.correct(base, pipeline.adversarial_set(ctx.store, p, ctx.ds, base, "base", "pgd", e))
+             for e in sorted({*p.eps_list, p.eps})}
+    fgsm = ctx.correct(base, pipeline.adversarial_set(ctx.store, p, ctx.ds, base, "base", "fgsm"))
+    d = metrics.paired_difference(fgsm, curve[p.eps])
+    accs = {e: metrics.accuracy(ok) for e, ok in curve.items()}
+    eps = sorted(accs)
+    # a rise larger than the paired interval of two sets allows (score interval, not the point) is a failure
+    rises = [(a, b) for a, b in zip(eps, eps[1:])
+             if metrics.paired_difference(curve[a], curve[b]).lo > 0]
+    largest = accs[eps[-1]]
+    failed = [f"PGD accuracy rises from eps {255 * a:g}/255 to {255 * b:g}/255 "
+              f"({100 * accs[a].value:.1f}% to {100 * accs[b].value:.1f}%)" for a, b in rises]
+    if largest.lo > HONEST_LARGE_EPS_ACCURACY:
+        failed.append(f"PGD accuracy at eps {255 * eps[-1]:g}/255 is {largest} (more than "
+                      f"{100 * HONEST_LARGE_EPS_ACCURACY:g}%)")
+    rec = {"eps": p.eps, "n": d.n, "value": d.value, "interval": [d.lo, d.hi], "mcnemar_p": d.mcnemar_p,
+           "difference": d.to_dict(), "fgsm": metrics.accuracy(fgsm).to_dict(),
+           "pgd_by_eps": {f"{255 * e:g}/255": a.to_dict() for e, a in accs.items()},
+           "informative": _informative(accs[p.eps].value, metrics.accuracy(fgsm).value),
+           "method": _versus_method(), "self_checks_failed": failed,
+           "compared": f"PGD vs FGSM white-box on {base.name} at eps {255 * p.eps:g}/255 and PGD over "
+                       f"{len(eps)} eps, the same {d.n} clean images"}
+    if failed:
+        rec["error"] = "self-check failed: " + "; ".join(failed)
+    return rec
+
+
+HONEST_LARGE_EPS_ACCURACY = 0.10  # at the largest eps a robust model too should be near zero
+
+
+@register(metric="smallest Spearman correlation, over pairs of pruning criteria, between their cross-architecture "
+              "transfer matrices (ordered pairs of different architectures; the largest ratio's pruned models as "
+              "both sources and targets)", comparison="ge", bound=0.8,
+       axes=("training", "source", "dataset", "attack"),
+       scope="every training arm and pruned_source attack at the largest ratio; needs three or more architectures "
+             "and two or more criteria",
+       threat_model="pruned: crafted white-box on one architecture's pruned model, evaluated on the other "
+                    "architectures' models pruned by the same criterion",
+       sentence="(open question 3) the criteria do not differ in cross-architecture transferability",
+       why_bound="0.8: the rank agreement asked of base and pruned transfer patterns (transfer_consistent)",
+       unit="rho", source="pruned", ratios="largest", attacks="pruned_source", training="each", min_archs=3,
+       min_criteria=2, question=Q3, marks=(("transfer",),))
+def criteria_transfer_agree(ctx: Context, cell: dict[str, Any], resamples: int = 1000) -> dict[str, Any]:
+    p = ctx.profile
+    archs, ratio = list(p.archs), cell["ratio"]
+    bases = {a: ctx.base(a, cell["training"]) for a in archs}
+    ok: dict[str, np.ndarray] = {}
+    pairs = [(s, t) for s in archs for t in archs if s != t]
+    for c in p.criteria:
+        pruned = {a: pipeline.pruned_model(ctx.store, p, ctx.ds, bases[a], c, ratio) for a in archs}
+        sets = {a: pipeline.adversarial_set(ctx.store, p, ctx.ds, pruned[a], "pruned", cell["attack"])
+                for a in archs}
+        ok[c] = np.array([ctx.correct(pruned[t], sets[s]) for s, t in pairs])  # pairs x images
+    crit_pairs = [(a, b) for i, a in enumerate(p.criteria) for b in p.criteria[i + 1:]]
+
+    def smallest(idx: np.ndarray | slice) -> float:
+        return min(metrics.spearman(list(ok[a][:, idx].mean(1)), list(ok[b][:, idx].mean(1))) for a, b in crit_pairs)
+
+    rhos = {f"{a}~{b}": metrics.spearman(list(ok[a].mean(1)), list(ok[b].mean(1))) for a, b in crit_pairs}
+    value = min(rhos.values())
+    n = ok[p.criteria[0]].shape[1]
+    rng = np.random.default_rng(0)
+    boot = np.array([smallest(rng.integers(0, n, n)) for _ in range(resamples)])
+    boot = boot[np.isfinite(boot)]
+    lo, hi = (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))) if boot.size else (value, value)
+    return {"n": int(n), "value": value, "interval": [lo, hi], "rho_by_criteria": rhos, "ratio": ratio,
+            "matrices": {c: {f"{s}->{t}": float(v) for (s, t), v in zip(pairs, ok[c].mean(1))} for c in p.criteria},
+            "method": "95% bootstrap over images, resampled jointly for every criterion and pair (all sets hold "
+                      "the same clean images)",
+            "compared": f"transfer accuracy among {', '.join(archs)} pruned to {ratio:g} by each of "
+                        f"{', '.join(p.criteria)} ({cell['training']} training), {len(pairs)} ordered pairs, {n} "
+                        f"{cell['attack']} examples each crafted white-box on the source's pruned model"}
+
+
 # shared measurement pieces ------------------------------------------------------------------------------------
+def fmt_pp(d: metrics.Estimate) -> str:
+    return f"{100 * d.value:+.1f} pp [{100 * d.lo:+.1f}, {100 * d.hi:+.1f}]"
+
+
+def _versus_method() -> str:
+    return "95% paired score interval (Tango, continuity-corrected)"
+
 def _informative(*accuracies: float) -> bool:
     return not (all(a <= FLOOR for a in accuracies) or all(a >= CEILING for a in accuracies))
 
@@ -313,7 +529,7 @@ def _versus(base_ok: np.ndarray, pruned_ok: np.ndarray, control_ok: np.ndarray) 
                                                  ("control", control_ok))}
     return {"n": int(base_ok.size), **{k: a.to_dict() for k, a in accs.items()},
             "difference": vs_base.to_dict(), "pruned_minus_control": vs_control.to_dict(),
-            "method": "95% paired score interval (Tango, continuity-corrected)"}
+            "method": _versus_method()}
 
 
 def _decided(claim: Claim, rec: dict[str, Any]) -> None:
@@ -391,6 +607,13 @@ def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     """The grid cells a claim applies to under a profile, in a fixed order."""
     if claim.source is not None and claim.source not in profile.sources:
         return []
+    arms = {"standard": [], "each": list(profile.training),
+            "adversarial": [t for t in profile.training if t == "adversarial"],
+            "both": ["adversarial"] if "adversarial" in profile.training else []}[claim.training]
+    if claim.training != "standard" and not arms:
+        return []
+    if not set(claim.needs_attacks) <= set(profile.attacks):
+        return []
     if len(profile.archs) < claim.min_archs or len(profile.criteria) < claim.min_criteria:
         return []
     ratios = {"all": claim_ratios(profile), "largest": claim_ratios(profile)[-1:],
@@ -400,7 +623,7 @@ def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     attacks = {"all": list(profile.attacks), "pruned_source": profile.source_attacks("pruned"),
                "curve": list(profile.curve_attacks)}[claim.attacks]
     values: dict[str, list[Any]] = {
-        "source": [claim.source], "dataset": [profile.dataset], "arch": list(profile.archs),
+        "training": arms, "source": [claim.source], "dataset": [profile.dataset], "arch": list(profile.archs),
         "criterion": list(profile.criteria), "ratio": ratios, "attack": attacks, "eps": list(profile.eps_list)}
     out: list[dict[str, Any]] = [{} if "ratio" in claim.axes else {"ratio": ratios[0]}]
     for axis in claim.axes:
@@ -450,6 +673,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
         "claim": claim.id, "cell": cell_id(claim, cell), "profile": profile.name, "profile_hash": profile.hash,
         "dataset": profile.dataset, "arch": cell.get("arch", "all"), "criterion": cell.get("criterion"),
         "ratio": cell.get("ratio"), "attack": cell.get("attack"), "source": cell.get("source"),
+        "training": cell.get("training", "both" if claim.training == "both" else "standard"),
         "threat_model": claim.threat_model, "metric": claim.metric, "comparison": claim.comparison,
         "bound": claim.bound, "reference": claim.reference, "paper": claim.sentence}
     ctx = Context(store, profile, ds)
@@ -465,7 +689,9 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
         record["error"] = (f"the IR and the torch model disagree on {par['checked'] - par['agree']} of "
                            f"{par['checked']} checked images (lowest agreement {100 * par['lowest_agreement']:.1f}% "
                            f"< {100 * pipeline.PARITY_MIN:g}%): the deployed model is not the model measured")
-    elif not record.get("informative", True):
+    elif record.get("error"):  # a self-check of the evaluation failed: its numbers cannot be trusted
+        record["verdict"] = "error"
+    elif not record.get("informative", True) or record.get("uninformative_because"):
         record["verdict"] = "uninformative"
     elif record.get("inconclusive_because"):
         record["verdict"] = "inconclusive"
@@ -502,7 +728,9 @@ def message(claim: Claim, rec: dict[str, Any]) -> str:
                     f"{fmt(claim, paper['value'], paper['lo'], paper['hi'])}, {rec['verdict_vs_base']}")
     note = f" ({rec['inconclusive_because']})" if rec.get("inconclusive_because") else ""
     note += f" (error: {rec['error']})" if rec.get("error") else ""
-    if rec["verdict"] == "uninformative":
+    if rec.get("uninformative_because"):
+        note += f" (uninformative: {rec['uninformative_because']})"
+    elif rec["verdict"] == "uninformative":
         note += f" (both models at or beyond {100 * FLOOR:g}% / {100 * CEILING:g}%: no information on the claim)"
     return (f"{claim.id}[{rec['cell']}]: {rec['verdict']}: measured {measured}, bound {bound_text(claim)}, "
             f"n={rec['n']}; compared {rec['compared']}{note}")

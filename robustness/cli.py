@@ -59,6 +59,9 @@ def make_parser() -> argparse.ArgumentParser:
     stages = sub.add_parser("stages", help="check the code of each stage against its recorded version")
     stages.add_argument("--update", action="store_true",
                         help="bump the version of every stage whose code changed (its artifacts are rebuilt)")
+    stages.add_argument("--same-output", default="", metavar="UNIT,...",
+                        help="with --update: record these units' new code without a bump, for a change shown to "
+                             "build byte-identical artifacts (build into an empty store, compare checksums)")
     exp = sub.add_parser("expected", help="the profile's recorded non-reproductions (expected failures)")
     _add_profile_options(exp)
     exp.add_argument("--update", action="store_true",
@@ -117,7 +120,10 @@ def cmd_stages(args: argparse.Namespace) -> int:
     from robustness import stages
 
     if args.update:
-        bumped = stages.update()
+        same = tuple(u.strip() for u in args.same_output.split(",") if u.strip())
+        bumped = stages.update(same_output=same)
+        if same:
+            print(f"kept the versions of {', '.join(same)}: their artifacts must be byte-identical to the old ones")
         print(f"bumped {', '.join(bumped)}" if bumped else "every stage's version matches its code")
         return 0
     changed = stages.stale()

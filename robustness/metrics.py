@@ -100,6 +100,25 @@ def paired_difference(a_correct: np.ndarray, b_correct: np.ndarray) -> Differenc
     return Difference((b_only - a_only) / n, float(lo), float(hi), n, p, discordant)
 
 
+def difference_of_differences(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> Estimate:
+    """(b[1] - b[0]) - (a[1] - a[0]): two paired differences on the same images (say, pruned minus control in two
+    training arms), compared. Each difference gets its paired score interval at Bonferroni level (97.5%); when
+    both cover, the difference of differences lies between their extremes, so coverage is at least 95% even
+    where few images disagree (where a bootstrap of per-image differences collapses)."""
+    level = 1 - (1 - CONFIDENCE) / 2
+    parts = []
+    for first, second in (a, b):
+        f, s = np.asarray(first, dtype=bool), np.asarray(second, dtype=bool)
+        if f.shape != s.shape or f.size == 0:
+            raise ValueError(f"a paired difference needs the same, non-empty images: {f.shape} vs {s.shape}")
+        lo, hi = paired_interval(int((s & ~f).sum()), int((f & ~s).sum()), f.size, level)
+        parts.append((float(s.mean() - f.mean()), float(lo), float(hi), f.size))
+    (va, la, ha, na), (vb, lb, hb, nb) = parts
+    if na != nb:
+        raise ValueError(f"the two differences are on {na} and {nb} images: compare them on the same images")
+    return Estimate(vb - va, lb - ha, hb - la, na)
+
+
 def range_difference(correct: dict[str, np.ndarray]) -> Estimate:
     """Largest minus smallest accuracy across k models on the same images, with a 95% interval built from the
     paired intervals of all k(k-1)/2 pairs at Bonferroni level: when every pair's interval covers its difference,

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from robustness import adversarial_training, stages, training
 from robustness import data as data_mod
-from robustness import stages, training
 from robustness.errors import CorruptArtifactError, UsageError
 from robustness.models import create_model, factory_fingerprint, is_factory_path
 from robustness.profiles import Profile
@@ -124,11 +124,16 @@ class ModelRef:
         return self.artifact.path / self.subdir / "model.pt" if self.subdir else self.artifact.file("model.pt")
 
     @property
+    def training(self) -> str:
+        return self.meta.get("training", "standard")
+
+    @property
     def name(self) -> str:
         m = self.meta
+        adv = "-adv" if self.training == "adversarial" else ""
         if m.get("criterion"):
-            return f"{m['arch']}-{m['criterion']}-{m['ratio']}"
-        return f"{m['arch']}-{m.get('role', 'victim')}"
+            return f"{m['arch']}-{m['criterion']}-{m['ratio']}{adv}"
+        return f"{m['arch']}-{m.get('role', 'victim')}{adv}"
 
     def load(self) -> nn.Module:
         return build_module(self.meta, load_state_dict(self.weights), origin=str(self.weights))
@@ -153,21 +158,24 @@ def model_meta(profile: Profile, ds: Artifact, arch: str) -> dict[str, Any]:
 
 
 def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: str = "victim",
-               progress: Progress | None = None) -> ModelRef:
-    """The victim's base model, or (role='surrogate') the attacker's own model of the same architecture."""
+               progress: Progress | None = None, arm: str = "standard") -> ModelRef:
+    """The victim's base model, or (role='surrogate') the attacker's own model of the same architecture; in the
+    arm 'adversarial', both trained on adversarial batches (the attacker knows the recipe, not the weights)."""
     if role not in ("surrogate", "victim"):
         raise UsageError(f"unknown model role {role!r}: choose from surrogate, victim")
     say = _say(progress)
-    if role == "victim" and profile.checkpoint:
+    if role == "victim" and profile.checkpoint and arm == "standard":
         return _checkpoint_model(store, profile, ds, arch, say)
     seed = profile.seed if role == "victim" else profile.surrogate_seed
     meta = model_meta(profile, ds, arch)
     spec = {**{k: meta[k] for k in ("arch", "width", "num_classes")}, "epochs": profile.epochs,
             "batch_size": profile.batch_size, "lr": profile.lr, "weight_decay": profile.weight_decay,
             "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": build_device(profile),
-            "memory_format": profile.memory_format}
+            "memory_format": profile.memory_format, **adversarial_training.recipe(profile, arm)}
     if is_factory_path(arch):
         spec["factory_sha256"] = factory_fingerprint(arch)
+    adv = {"training": arm} if arm != "standard" else {}
+    label = f"{arch} ({role}{', adversarial' if adv else ''})"
 
     def build(tmp: Path) -> dict[str, Any]:
         x, y = load_arrays(ds, "train")
@@ -177,18 +185,20 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
         history = training.train(model, x, y, epochs=profile.epochs, batch_size=profile.batch_size,
                                   lr=profile.lr, weight_decay=profile.weight_decay, seed=seed,
                                   device=profile.device, flip=spec["flip"], progress=say,
-                                  label=f"train {arch} ({role})", layout=profile.memory_format)
+                                  label=f"train {label}", layout=profile.memory_format,
+                                  perturb=adversarial_training.perturber(adversarial_training.recipe(
+                                      profile, arm), meta["num_classes"], profile.device))
         model.cpu()
         torch.save(model.state_dict(), tmp / "model.pt")
         acc = float((training.predict(model, x_te, device=profile.device, layout=profile.memory_format)
                      == y_te).mean())
-        say(f"{arch} ({role}): clean test accuracy {acc:.4f} on {len(y_te)} images")
+        say(f"{label}: clean test accuracy {acc:.4f} on {len(y_te)} images")
         write_json(tmp / "history.json", history)
-        return {**meta, "role": role, "seed": seed, "clean_accuracy": acc, "n_test": int(len(y_te)),
+        return {**meta, "role": role, **adv, "seed": seed, "clean_accuracy": acc, "n_test": int(len(y_te)),
                 "parameters": training.count_parameters(model)}
 
-    art = _get_torch_built(store, "base_model", spec, [ds], build, f"base model {arch} ({role})", profile.threads)
-    return ModelRef(art, "", {**meta, "role": role})
+    art = _get_torch_built(store, "base_model", spec, [ds], build, f"base model {label}", profile.threads)
+    return ModelRef(art, "", {**meta, "role": role, **adv})
 
 
 def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, say: Progress) -> ModelRef:
@@ -279,10 +289,10 @@ def load_adversarial(art: Artifact) -> dict[str, np.ndarray]:
 
 def attack_source_model(store: Store, profile: Profile, ds: Artifact, arch: str, source: str,
                         criterion: str | None = None, ratio: float | None = None,
-                        progress: Progress | None = None) -> ModelRef:
+                        progress: Progress | None = None, arm: str = "standard") -> ModelRef:
     if source == "surrogate":
-        return base_model(store, profile, ds, arch, "surrogate", progress)
-    base = base_model(store, profile, ds, arch, "victim", progress)
+        return base_model(store, profile, ds, arch, "surrogate", progress, arm)
+    base = base_model(store, profile, ds, arch, "victim", progress, arm)
     if source == "base":
         return base
     if source == "pruned":
@@ -297,7 +307,7 @@ def faced_sets(store: Store, profile: Profile, ds: Artifact, base: ModelRef, pru
     """The adversarial sets the base and the pruned model face under a threat model: one set crafted on the
     surrogate or the base, or (source pruned) each model's own white-box set, checked to hold the same images."""
     if source != "pruned":
-        src = attack_source_model(store, profile, ds, base.meta["arch"], source)
+        src = attack_source_model(store, profile, ds, base.meta["arch"], source, arm=base.training)
         adv = adversarial_set(store, profile, ds, src, source, attack, eps)
         return adv, adv
     on_base = adversarial_set(store, profile, ds, base, "base", attack, eps)
@@ -308,22 +318,26 @@ def faced_sets(store: Store, profile: Profile, ds: Artifact, base: ModelRef, pru
 
 
 # pruning ------------------------------------------------------------------------------------------------------
-def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str):
+def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str, arm: str = "standard"):
+    """Fine-tuning after each step, with the base model's recipe (adversarial batches for the adversarial arm)."""
     x, y = load_arrays(ds, "train")
+    perturb = adversarial_training.perturber(adversarial_training.recipe(profile, arm),
+                                             int(ds.info["num_classes"]), profile.device)
 
     def finetune(model: nn.Module, step: int) -> None:
         training.train(model, x, y, epochs=profile.finetune_epochs, batch_size=profile.batch_size,
                        lr=profile.finetune_lr, weight_decay=profile.weight_decay, seed=profile.seed + 1000 + step,
                        device=profile.device, flip=profile.dataset in data_mod.CIFAR_FILES, progress=say,
-                       label=f"fine-tune {label} step {step + 1}", layout=profile.memory_format)
+                       label=f"fine-tune {label} step {step + 1}", layout=profile.memory_format,
+                       perturb=perturb)
     return finetune
 
 
-def _schedule_spec(profile: Profile) -> dict[str, Any]:
+def _schedule_spec(profile: Profile, arm: str = "standard") -> dict[str, Any]:
     return {"ratios": [r for r in profile.ratios if r > 0], "finetune_epochs": profile.finetune_epochs,
             "finetune_lr": profile.finetune_lr, "batch_size": profile.batch_size, "seed": profile.seed,
             "weight_decay": profile.weight_decay, "device": build_device(profile),
-            "memory_format": profile.memory_format}
+            "memory_format": profile.memory_format, **adversarial_training.recipe(profile, arm)}
 
 
 def _ratio_dir(ratio: float) -> str:
@@ -336,7 +350,7 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
     from robustness import pruning
 
     say = _say(progress)
-    spec = {"criterion": criterion, **_schedule_spec(profile), "prune_first_conv": profile.prune_first_conv,
+    spec = {"criterion": criterion, **_schedule_spec(profile, base.training), "prune_first_conv": profile.prune_first_conv,
             "prune_downsample_convs": profile.prune_downsample_convs, "channel_multiple": 1,
             "schedule": "stepwise: one NNCF session sets each ratio in turn and fine-tunes after each step"}
     if not spec["ratios"]:
@@ -345,7 +359,7 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
     def build(tmp: Path) -> dict[str, Any]:
         x_te, y_te = load_arrays(ds, "test")
         steps = pruning.prune_stepwise(base.load(), criterion, spec["ratios"],
-                                       _finetune_fn(profile, ds, say, f"{base.meta['arch']} {criterion}"),
+                                       _finetune_fn(profile, ds, say, f"{base.name} {criterion}", base.training),
                                        prune_first_conv=profile.prune_first_conv,
                                        prune_downsample_convs=profile.prune_downsample_convs, progress=say,
                                        device=profile.device)
@@ -367,7 +381,7 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
         return info
 
     return _get_torch_built(store, "pruned_models", spec, [ds, base.artifact], build,
-                            f"pruned {base.meta['arch']} ({criterion}, ratios {spec['ratios']})", profile.threads)
+                            f"pruned {base.name} ({criterion}, ratios {spec['ratios']})", profile.threads)
 
 
 def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
@@ -376,12 +390,12 @@ def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRe
     from robustness import pruning
 
     say = _say(progress)
-    spec = {**_schedule_spec(profile), "control": True}
+    spec = {**_schedule_spec(profile, base.training), "control": True}
 
     def build(tmp: Path) -> dict[str, Any]:
         x_te, y_te = load_arrays(ds, "test")
         states = pruning.control_stepwise(base.load(), len(spec["ratios"]),
-                                          _finetune_fn(profile, ds, say, f"{base.meta['arch']} control"),
+                                          _finetune_fn(profile, ds, say, f"{base.name} control", base.training),
                                           device=profile.device)
         info: dict[str, Any] = {"steps": {}}
         for k, state in enumerate(states, 1):
@@ -393,7 +407,7 @@ def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRe
         return info
 
     return _get_torch_built(store, "control_models", spec, [ds, base.artifact], build,
-                            f"control {base.meta['arch']} ({len(spec['ratios'])} fine-tuning steps)", profile.threads)
+                            f"control {base.name} ({len(spec['ratios'])} fine-tuning steps)", profile.threads)
 
 
 def control_model(store: Store, profile: Profile, ds: Artifact, base: ModelRef, ratio: float,

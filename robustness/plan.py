@@ -228,10 +228,13 @@ def estimate(steps: list[Step], profile: Profile, rates: Rates) -> None:
         if s.held:
             continue
         a, n = s.node.arch, s.node
+        # an adversarial batch costs its attack's passes (a forward and backward each) before the training pass
+        train_passes = 1 + profile.adv_train_steps if n.training == "adversarial" else 1
         if n.stage == "base":
-            s.seconds = profile.epochs * n_train * rates.fb[a] + n_test * rates.fwd[a]
+            s.seconds = profile.epochs * n_train * train_passes * rates.fb[a] + n_test * rates.fwd[a]
         elif n.stage in ("control", "pruned"):
-            s.seconds = schedule * (profile.finetune_epochs * n_train * rates.fb[a] + n_test * rates.fwd[a])
+            s.seconds = schedule * (profile.finetune_epochs * n_train * train_passes * rates.fb[a]
+                                    + n_test * rates.fwd[a])
         elif n.stage == "adv":
             per = rates.fb1[a] if n.attack == "uap" else rates.fb[a]
             s.seconds = n_attack * (attack_passes(profile, n.attack, classes) * per + 2 * rates.fwd[a])

@@ -22,6 +22,11 @@ CRITERIA = ["geometric_median", "l1", "l2"]
 SOURCES = ["base", "pruned", "surrogate"]
 DEVICES = ["auto", "cpu", "cuda"]
 MEMORY_FORMATS = ["channels_last", "contiguous"]
+TRAININGS = ["adversarial", "standard"]
+ADV_TRAIN_METHODS = ["fgsm_rs", "pgd"]
+# fields that change nothing while training is ("standard",): left out of the hash then, so profiles from before
+# adversarial training keep their results and expected failures
+ADV_TRAIN_FIELDS = ("training", "adv_train_method", "adv_train_eps", "adv_train_step_size", "adv_train_steps")
 # the model zoo's names (robustness.models.list_models(), checked by a test): a profile is read without torch
 ZOO = ["densenet121", "mobilenet_v1", "resnet50", "vgg19"]
 
@@ -82,6 +87,15 @@ class Profile:
     ratios: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0: the control arm
     finetune_epochs: int = 1
     finetune_lr: float = 0.05
+    # adversarial training (the paper's open question 1): "adversarial" adds an arm in which the victim, its
+    # surrogate, the control arm and every pruned model are trained and fine-tuned on adversarial batches.
+    # fgsm_rs: FGSM from a random start in the eps ball, step 1.25 eps (Wong, Rice and Kolter 2020), about twice
+    # the cost of standard training; pgd: Madry et al.'s PGD with adv_train_steps steps, steps + 1 times the cost
+    training: tuple[str, ...] = ("standard",)
+    adv_train_method: str = "fgsm_rs"
+    adv_train_eps: float = 8 / 255
+    adv_train_step_size: float = 10 / 255
+    adv_train_steps: int = 1
     # NNCF skips every group holding a stride-2 conv unless downsample convs may be pruned: with False, ResNet50
     # and MobileNetV1 lose only about a quarter of the filters asked for at 0.5. The first conv sees raw pixels
     # and is cheap, so it stays whole (NNCF's default).
@@ -106,6 +120,8 @@ class Profile:
         import json
 
         settings = {k: v for k, v in self.to_dict().items() if k != "notes"}
+        if self.training == ("standard",):
+            settings = {k: v for k, v in settings.items() if k not in ADV_TRAIN_FIELDS}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
@@ -163,6 +179,9 @@ def validate(p: Profile) -> None:
         if not Path(p.checkpoint).is_file():
             raise UsageError(f"checkpoint {p.checkpoint} is not a file: give the path of a state dict saved with "
                              "torch.save(model.state_dict(), path)")
+    if p.checkpoint and "adversarial" in p.training:
+        raise UsageError("a checkpoint is your standard-trained victim; adversarial training trains its own: set "
+                         "training = ['standard'] with a checkpoint")
     _check_names("attacks", p.attacks, ATTACKS)
     for name in p.curve_attacks:
         if name not in LINF_ATTACKS or name == "uap":
@@ -171,6 +190,16 @@ def validate(p: Profile) -> None:
     _check_names("criteria", p.criteria, CRITERIA)
     _check_names("sources", p.sources, SOURCES)
     _check_names("pruned_source_attacks", p.pruned_source_attacks, ATTACKS)
+    _check_names("training", p.training, TRAININGS)
+    if "standard" not in p.training:
+        raise UsageError(f"profile field 'training' is {list(p.training)}: it must hold 'standard' (the adversarial "
+                         "arm is compared with it), e.g. training = ['standard', 'adversarial']")
+    if p.adv_train_method not in ADV_TRAIN_METHODS:
+        raise UsageError(f"unknown adv_train_method {p.adv_train_method!r}: choose from "
+                         f"{', '.join(ADV_TRAIN_METHODS)}")
+    if p.adv_train_method == "fgsm_rs" and p.adv_train_steps != 1:
+        raise UsageError(f"adv_train_method fgsm_rs takes one step, but adv_train_steps is {p.adv_train_steps}: "
+                         "set adv_train_steps=1 or adv_train_method=pgd")
     if p.device not in DEVICES:
         raise UsageError(f"unknown device {p.device!r}: choose from {', '.join(DEVICES)}")
     if p.memory_format not in MEMORY_FORMATS:
@@ -183,7 +212,7 @@ def validate(p: Profile) -> None:
                              "such as 0.5; 0 is the control arm (the same fine-tuning, no pruning)")
     if list(p.ratios) != sorted(set(p.ratios)):
         raise UsageError(f"pruning ratios must be increasing and distinct (pruning is stepwise): {list(p.ratios)}")
-    for name in ("eps", "attack_step_size"):
+    for name in ("eps", "attack_step_size", "adv_train_eps", "adv_train_step_size"):
         value = getattr(p, name)
         if not 0 <= value <= 1:
             raise UsageError(f"{name} {value} is outside [0, 1]: eps is Linf in [0,1] pixel space, e.g. 8/255")
@@ -193,7 +222,8 @@ def validate(p: Profile) -> None:
     if not 0 < p.width <= 4:
         raise UsageError(f"width {p.width} is outside (0, 4]: 1.0 is the standard architecture")
     for name in ("threads", "epochs", "batch_size", "attack_steps", "attack_restarts", "attack_batch_size",
-                 "cw_max_iter", "cw_binary_search_steps", "deepfool_max_iter", "uap_max_iter", "latency_iterations"):
+                 "cw_max_iter", "cw_binary_search_steps", "deepfool_max_iter", "uap_max_iter", "latency_iterations",
+                 "adv_train_steps"):
         if getattr(p, name) < 1:
             raise UsageError(f"profile field {name!r} must be at least 1, got {getattr(p, name)}")
     for name in ("n_train", "n_test", "n_attack", "finetune_epochs", "latency_warmup", "seed", "surrogate_seed"):
@@ -233,7 +263,14 @@ PAPER = dict(
     deepfool_max_iter=50, uap_max_iter=10, device="auto",
     notes="the paper's scale: CIFAR-10 (set dataset=cifar100 for the other half), full width; needs a GPU",
 )
-PRESETS: dict[str, dict[str, Any]] = {p["name"]: p for p in (SMOKE, DEFAULT, CIFAR10_CPU, PAPER)}
+OPEN_QUESTIONS = dict(
+    # default's size and every standard-arm artifact shared with it (same keys); FGSM and PGD only, since the
+    # adversarial arm crafts every attack on twice as many models
+    name="open-questions", training=("standard", "adversarial"), attacks=("fgsm", "pgd"),
+    notes="the paper's open questions 1 and 3 at default's size: an adversarially trained arm (FGSM-RS), pruned and "
+          "fine-tuned adversarially, beside the standard one",
+)
+PRESETS: dict[str, dict[str, Any]] = {p["name"]: p for p in (SMOKE, DEFAULT, CIFAR10_CPU, PAPER, OPEN_QUESTIONS)}
 
 
 def list_profiles() -> list[str]:

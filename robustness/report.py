@@ -67,7 +67,8 @@ def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if claim.unit == "pp" and measured:
             n = min(r["n"] for r in measured)
             row.update(n=n, **{"narrowest half-width": metrics.narrowest_half_width(n, claim.comparisons)})
-            row["n can show the bound"] = row["narrowest half-width"] < allowed(claim)[1]
+            lo, hi = allowed(claim)  # an interval at least twice the half-width wide must fit inside the bound
+            row["n can show the bound"] = 2 * row["narrowest half-width"] < hi - lo
         rows.append(row)
     return rows
 
@@ -137,6 +138,68 @@ def latency_lines(records: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def open_question_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Beyond the paper: adversarial training with pruning (open question 1), the criteria's transfer (3), and
+    the self-checks that make robust accuracies worth comparing."""
+    by = defaultdict(list)
+    for r in records:
+        if r["verdict"] != "error" or (r["claim"] == "robust_accuracy_honest" and "training" in r):
+            by[r["claim"]].append(r)
+    lines: list[str] = []
+    if by["robust_accuracy_honest"]:
+        lines += ["## Self-checks of robust accuracy (gradient masking)", "",
+                  "White-box on each base model: PGD must be at least as strong as FGSM, fall with eps, and leave "
+                  "little at the largest eps; a failed check makes the cell an error.", "",
+                  "| arm | architecture | FGSM | PGD | PGD at each eps (x/255: %) | failed checks | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in sorted(by["robust_accuracy_honest"], key=lambda r: (r.get("training", ""), r["arch"])):
+            if "pgd_by_eps" not in r:
+                lines.append(f"| {r['training']} | {r['arch']} | - | - | - | {r['message'][-100:]} | error |")
+                continue
+            curve = ", ".join(f"{e.split('/')[0]}: {100 * a['value']:.0f}" for e, a in r["pgd_by_eps"].items())
+            pgd = r["pgd_by_eps"][f"{255 * r['eps']:g}/255"]
+            lines.append(f"| {r['training']} | {r['arch']} | {_pct(r['fgsm']['value'])} | {_pct(pgd['value'])} | "
+                         f"{curve} | {'; '.join(r['self_checks_failed']) or 'none'} | {r['verdict']} |")
+        lines.append("")
+    if by["adv_training_helps"]:
+        lines += ["## Open question 1: adversarial training with pruning", "",
+                  "Sanity first: white-box accuracy of the adversarially trained base minus the standard base's "
+                  "(each attacked on itself). Where its interval is not wholly above the margin, every question-1 "
+                  "cell of the architecture is `uninformative`.", "",
+                  "| architecture | attack | standard | adversarial | gain [95%] | verdict |", "|---|---|---|---|---|---|"]
+        for r in sorted(by["adv_training_helps"], key=lambda r: (r["arch"], r["attack"])):
+            lo, hi = r["interval"]
+            lines.append(f"| {r['arch']} | {r['attack']} | {_pct(r['standard'])} | {_pct(r['adversarial'])} | "
+                         f"{100 * r['value']:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}] | {r['verdict']} |")
+        lines.append("")
+    if by["retained_robustness_std_vs_adv"]:
+        lines += ["Robustness retained under pruning (pruned minus control arm, each model attacked white-box on "
+                  "itself), standard against adversarially trained arm, the same images:", "",
+                  "| architecture | criterion | ratio | standard arm | adversarial arm | adversarial minus standard "
+                  "[95%] | verdict |", "|---|---|---|---|---|---|---|"]
+        for r in sorted(by["retained_robustness_std_vs_adv"], key=lambda r: (r["arch"], r["criterion"])):
+            lo, hi = r["interval"]
+            s, a = r["standard_pruned_minus_control"], r["adversarial_pruned_minus_control"]
+            lines.append(f"| {r['arch']} | {r['criterion']} | {r['ratio']:g} | {100 * s['value']:+.1f} pp | "
+                         f"{100 * a['value']:+.1f} pp | {100 * r['value']:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}] "
+                         f"| {r['verdict']} |")
+        lines.append("")
+    if by["criteria_transfer_agree"]:
+        lines += ["## Open question 3: do the criteria differ in transferability?", "",
+                  "Per criterion, the transfer matrix among the architectures' pruned models (sources and targets); "
+                  "the claim is the smallest rank correlation between two criteria's matrices, with a bootstrap "
+                  "over images resampled jointly for every matrix.", "",
+                  "| arm | attack | ratio | rho per criterion pair | smallest rho [95%] | verdict |",
+                  "|---|---|---|---|---|---|"]
+        for r in sorted(by["criteria_transfer_agree"], key=lambda r: (r["training"], r["attack"])):
+            lo, hi = r["interval"]
+            pairs = ", ".join(f"{k}: {v:.2f}" for k, v in r["rho_by_criteria"].items())
+            lines.append(f"| {r['training']} | {r['attack']} | {r['ratio']:g} | {pairs} | {r['value']:.3f} "
+                         f"[{lo:.3f}, {hi:.3f}] | {r['verdict']} |")
+        lines.append("")
+    return lines
+
+
 def parity_lines(records: list[dict[str, Any]]) -> list[str]:
     """How far the deployed IRs' predictions agree with torch over every prediction set the claims scored."""
     par = [r["parity"] for r in records if r.get("parity") and r["parity"]["checked"]]
@@ -173,7 +236,7 @@ def write(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[di
              "fine-tuning without pruning); every cell also gives pruned minus base, the paper's comparison. "
              "Narrowest interval: the half-width of a paired interval on n images when no image disagrees; a "
              "bound tighter than that cannot be reproduced at this n.", "",
-             *means_lines(records), *latency_lines(records), *parity_lines(records),
+             *means_lines(records), *latency_lines(records), *open_question_lines(records), *parity_lines(records),
              "## Every cell", "", "| claim | cell | n | measured | 95% interval | verdict | pruned minus base |",
              "|---|---|---|---|---|---|---|"]
     for r in records:
@@ -199,7 +262,8 @@ def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     paths = []
-    for draw in (_accuracy_vs_ratio, _security_curves, _transfer_heatmaps, _size_latency):
+    for draw in (_accuracy_vs_ratio, _security_curves, _transfer_heatmaps, _size_latency, _adversarial_arm_vs_ratio,
+                 _criteria_transfer_heatmaps):
         path = draw(records, out)
         if path is not None:
             paths.append(path)
@@ -286,22 +350,74 @@ def _transfer_heatmaps(records: list[dict[str, Any]], out: Path) -> Path | None:
     fig, axes = plt.subplots(len(rows), 2, figsize=(9, 3.6 * len(rows)), squeeze=False, layout="constrained")
     for row_axes, r in zip(axes, rows):
         for ax, target in zip(row_axes, ("base", "pruned")):
-            grid = np.full((len(archs), len(archs)), np.nan)
-            for pair, v in r["transfer"].items():
-                s, t = pair.split("->")
-                grid[archs.index(s), archs.index(t)] = 100 * v[target]
-            im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
-            for (i, j), v in np.ndenumerate(grid):
-                if np.isfinite(v):
-                    ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white" if v < 60 else "black")
-            ax.set_xticks(range(len(archs)), archs, rotation=30, fontsize=7)
-            ax.set_yticks(range(len(archs)), archs, fontsize=7)
             label = "base targets" if target == "base" else f"{r['criterion']} 0.5 targets"
-            ax.set_title(f"{r['attack']}: {label}", fontsize=9)
-            ax.set_xlabel("target")
-            ax.set_ylabel("source")
+            im = _heatmap(ax, {pair: v[target] for pair, v in r["transfer"].items()}, archs,
+                          f"{r['attack']}: {label}")
         fig.colorbar(im, ax=row_axes.tolist(), label="accuracy (%)")
     return _save(fig, out / "transfer_heatmaps.png")
+
+
+def _heatmap(ax, matrix: dict[str, float], archs: list[str], title: str):
+    """Accuracy of each `source->target` pair, sources as rows."""
+    grid = np.full((len(archs), len(archs)), np.nan)
+    for pair, v in matrix.items():
+        s, t = pair.split("->")
+        grid[archs.index(s), archs.index(t)] = 100 * v
+    im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
+    for (i, j), v in np.ndenumerate(grid):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white" if v < 60 else "black")
+    ax.set_xticks(range(len(archs)), archs, rotation=30, fontsize=7)
+    ax.set_yticks(range(len(archs)), archs, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("target")
+    ax.set_ylabel("source")
+    return im
+
+
+def _criteria_transfer_heatmaps(records: list[dict[str, Any]], out: Path) -> Path | None:
+    """Open question 3: one transfer matrix per criterion (pruned sources and targets), a row per arm and attack."""
+    rows = sorted((r for r in records if r["claim"] == "criteria_transfer_agree" and r.get("matrices")),
+                  key=lambda r: (r["training"], r["attack"]))
+    if not rows:
+        return None
+    import matplotlib.pyplot as plt
+
+    criteria = sorted({c for r in rows for c in r["matrices"]})
+    archs = sorted({a for r in rows for m in r["matrices"].values() for pair in m for a in pair.split("->")})
+    fig, axes = plt.subplots(len(rows), len(criteria), figsize=(4.2 * len(criteria), 3.6 * len(rows)),
+                             squeeze=False, layout="constrained")
+    for row_axes, r in zip(axes, rows):
+        for ax, c in zip(row_axes, criteria):
+            im = _heatmap(ax, r["matrices"].get(c, {}), archs,
+                          f"{r['training']}, {r['attack']}: {c} {r['ratio']:g} (rho {r['value']:.2f})")
+        fig.colorbar(im, ax=row_axes.tolist(), label="accuracy (%)")
+    fig.suptitle("transfer between architectures' pruned models, per criterion")
+    return _save(fig, out / "criteria_transfer_heatmaps.png")
+
+
+def _adversarial_arm_vs_ratio(records: list[dict[str, Any]], out: Path) -> Path | None:
+    """Open question 1: surrogate-crafted accuracy against ratio, standard arm (dashed) and adversarial arm."""
+    arms = {"adversarial": [r for r in records if r["claim"] == "adv_trained_within_1pp"],
+            "standard": [r for r in records if r["claim"] == "adv_within_1pp"]}
+    if not arms["adversarial"]:
+        return None
+    attacks = {r["attack"] for r in arms["adversarial"]}
+    archs = sorted({r["arch"] for r in arms["adversarial"]})
+    fig, axes = _panels(len(archs))
+    for ax, arch in zip(axes[0], archs):
+        for arm, style in (("standard", "--"), ("adversarial", "-")):
+            mine = [r for r in arms[arm] if r["arch"] == arch and r["attack"] in attacks]
+            for criterion in sorted({r["criterion"] for r in mine}):
+                pts = sorted((r["ratio"], 100 * r["pruned"]["value"]) for r in mine if r["criterion"] == criterion)
+                base = 100 * mine[0]["base"]["value"]
+                ax.plot([0.0, *(x for x, _ in pts)], [base, *(y for _, y in pts)], style, marker="o",
+                        label=f"{criterion} ({arm})")
+        ax.set_title(arch)
+        ax.set_xlabel("pruning ratio (0: base)")
+    return _finish_panels(fig, axes, f"accuracy on {', '.join(sorted(attacks))} examples (%)",
+                          "open question 1: surrogate-crafted examples, standard (dashed) and adversarially trained "
+                          "arms", out / "adversarial_arm_vs_ratio.png")
 
 
 def _size_latency(records: list[dict[str, Any]], out: Path) -> Path | None:

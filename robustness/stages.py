@@ -39,8 +39,12 @@ KIND_CODE: dict[str, tuple[str, ...]] = {
 }
 
 
+# code that enters keys only where it is used: adversarial training's recipe (robustness.adversarial_training)
+OPTIONAL_CODE: tuple[str, ...] = ("robustness.adversarial_training",)
+
+
 def units() -> list[str]:
-    return sorted({u for code in KIND_CODE.values() for u in code})
+    return sorted({u for code in KIND_CODE.values() for u in code} | set(OPTIONAL_CODE))
 
 
 class _StripDocstrings(ast.NodeTransformer):
@@ -86,15 +90,31 @@ def code_versions(kind: str) -> dict[str, int]:
             from None
 
 
+def unit_versions(names: tuple[str, ...]) -> dict[str, int]:
+    """The recorded versions of some units, for a spec that uses code beyond its kind's (an optional stage)."""
+    lock = recorded()
+    missing = [u for u in names if u not in lock]
+    if missing:
+        raise UsageError(f"no stage version for {missing[0]!r}: run `python -m robustness stages --update`")
+    return {u: int(lock[u]["version"]) for u in names}
+
+
 def stale() -> list[str]:
     """Units whose code changed since their version was recorded."""
     lock = recorded()
     return [u for u in units() if u not in lock or lock[u]["fingerprint"] != fingerprint(u)]
 
 
-def update(path: Path = LOCK) -> list[str]:
-    """Bump the version of every changed unit and record its new fingerprint; returns the bumped units."""
+def update(path: Path = LOCK, same_output: tuple[str, ...] = ()) -> list[str]:
+    """Bump the version of every changed unit and record its new fingerprint; returns the bumped units.
+
+    A unit named in `same_output` keeps its version: a change that builds byte-identical artifacts (new code on
+    a path that existing keys never take). Claim it only after building into an empty store and comparing
+    checksums with the old build; the note of the change says how."""
     lock = json.loads(path.read_text()) if path.exists() else {}
+    unknown = [u for u in same_output if u not in units()]
+    if unknown:
+        raise UsageError(f"unknown stage unit {unknown[0]!r}: choose from {', '.join(units())}")
     bumped = []
     for unit in units():
         fp = fingerprint(unit)
@@ -102,8 +122,10 @@ def update(path: Path = LOCK) -> list[str]:
             lock[unit] = {"version": 1, "fingerprint": fp}
             bumped.append(unit)
         elif lock[unit]["fingerprint"] != fp:
-            lock[unit] = {"version": int(lock[unit]["version"]) + 1, "fingerprint": fp}
-            bumped.append(unit)
+            keep = unit in same_output
+            lock[unit] = {"version": int(lock[unit]["version"]) + (0 if keep else 1), "fingerprint": fp}
+            if not keep:
+                bumped.append(unit)
     lock = {u: lock[u] for u in units()}
     path.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
     recorded.cache_clear()

@@ -105,10 +105,13 @@ def augment(x: torch.Tensor, gen: torch.Generator, flip: bool, pad: int = 2) -> 
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
           weight_decay: float, seed: int, device: str = "cpu", flip: bool = False,
           progress: Progress | None = None, label: str = "model",
-          on_step: Callable[[], None] | None = None, layout: str = "contiguous") -> list[dict[str, float]]:
+          on_step: Callable[[], None] | None = None, layout: str = "contiguous",
+          perturb: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+          ) -> list[dict[str, float]]:
     """SGD with Nesterov momentum and a cosine schedule; returns the per-epoch loss and training accuracy.
 
-    `on_step` runs after every optimiser step (NNCF needs it to re-apply its pruning masks).
+    `on_step` runs after every optimiser step (NNCF needs it to re-apply its pruning masks). `perturb` replaces
+    each augmented batch by the batch the model learns from (adversarial training); accuracy is then on it.
     """
     if epochs == 0:
         return []
@@ -118,14 +121,17 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_
     model.to(dev).train()
     with memory_format(model, layout):
         history = _epochs(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                          gen=gen, dev=dev, flip=flip, progress=progress, label=label, on_step=on_step)
+                          gen=gen, dev=dev, flip=flip, progress=progress, label=label, on_step=on_step,
+                          perturb=perturb)
     model.eval()
     return history
 
 
 def _epochs(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
             weight_decay: float, gen: torch.Generator, dev: torch.device, flip: bool, progress: Progress | None,
-            label: str, on_step: Callable[[], None] | None) -> list[dict[str, float]]:
+            label: str, on_step: Callable[[], None] | None,
+            perturb: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+            ) -> list[dict[str, float]]:
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(y) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch,
@@ -143,6 +149,8 @@ def _epochs(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int, batc
                 continue
             xb = augment(xt[idx], gen, flip).to(dev)
             yb = yt[idx].to(dev)
+            if perturb is not None:
+                xb = perturb(model, xb, yb)
             opt.zero_grad(set_to_none=True)
             out = model(xb)
             loss = loss_fn(out, yb)

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from robustness import stages
+from robustness.errors import UsageError
 from robustness.store import Store
 
 
@@ -30,6 +31,25 @@ def test_a_code_change_without_a_new_version_is_caught_and_update_bumps_only_tha
         assert json.loads(lock.read_text())["robustness.attacks"]["version"] == before["adversarial_set"][
             "robustness.attacks"] + 1
         assert stages.stale() == []
+    finally:
+        stages.recorded.cache_clear()
+
+
+def test_a_same_output_change_records_the_code_and_keeps_the_version(tmp_path, monkeypatch):
+    """For code added on a path old keys never take (the adversarial arm): shown byte-identical, then recorded."""
+    lock = tmp_path / "stages.json"
+    lock.write_text(stages.LOCK.read_text())
+    real = stages.fingerprint
+    monkeypatch.setattr(stages, "LOCK", lock)
+    monkeypatch.setattr(stages, "fingerprint", lambda u: "edited" if u == "robustness.training" else real(u))
+    stages.recorded.cache_clear()
+    try:
+        before = {k: stages.code_versions(k) for k in stages.KIND_CODE}
+        assert stages.update(lock, same_output=("robustness.training",)) == []
+        assert json.loads(lock.read_text())["robustness.training"]["fingerprint"] == "edited"
+        assert {k: stages.code_versions(k) for k in stages.KIND_CODE} == before and stages.stale() == []
+        with pytest.raises(UsageError, match="unknown stage unit 'robustness.nothing'"):
+            stages.update(lock, same_output=("robustness.nothing",))
     finally:
         stages.recorded.cache_clear()
 
