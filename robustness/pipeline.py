@@ -350,8 +350,9 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
     from robustness import pruning
 
     say = _say(progress)
-    spec = {"criterion": criterion, **_schedule_spec(profile, base.training), "prune_first_conv": profile.prune_first_conv,
-            "prune_downsample_convs": profile.prune_downsample_convs, "channel_multiple": 1,
+    spec = {"criterion": criterion, **_schedule_spec(profile, base.training),
+            "prune_first_conv": profile.prune_first_conv, "prune_downsample_convs": profile.prune_downsample_convs,
+            "channel_multiple": 1,
             "schedule": "stepwise: one NNCF session sets each ratio in turn and fine-tunes after each step"}
     if not spec["ratios"]:
         raise UsageError("the profile has no nonzero pruning ratio: add one, e.g. ratios = [0, 0.5]")

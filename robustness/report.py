@@ -166,7 +166,8 @@ def open_question_lines(records: list[dict[str, Any]]) -> list[str]:
                   "Sanity first: white-box accuracy of the adversarially trained base minus the standard base's "
                   "(each attacked on itself). Where its interval is not wholly above the margin, every question-1 "
                   "cell of the architecture is `uninformative`.", "",
-                  "| architecture | attack | standard | adversarial | gain [95%] | verdict |", "|---|---|---|---|---|---|"]
+                  "| architecture | attack | standard | adversarial | gain [95%] | verdict |",
+                  "|---|---|---|---|---|---|"]
         for r in sorted(by["adv_training_helps"], key=lambda r: (r["arch"], r["attack"])):
             lo, hi = r["interval"]
             lines.append(f"| {r['arch']} | {r['attack']} | {_pct(r['standard'])} | {_pct(r['adversarial'])} | "
