@@ -48,7 +48,7 @@ class Claim:
     why_bound: str = ""
     unit: str = "pp"  # pp (paired accuracy difference), % (a fraction), rho (a rank correlation)
     source: str | None = None  # who the adversarial examples are crafted on
-    ratios: str = "all"  # all ratios in (0, 0.5], "largest" of them, or "half" (0.5 only)
+    ratios: str = "all"  # all ratios in (0, 0.5], "largest" of them, "half" (0.5 only), "none" (base models only)
     attacks: str = "all"  # all, pruned_source (the profile's pruned_source_attacks) or curve (curve_attacks)
     reference: str | None = None  # "control": decided on pruned minus control arm; "base"; None: not a difference
     comparisons: int = 1  # simultaneous paired comparisons behind one interval (Bonferroni)
@@ -334,7 +334,7 @@ ADV_TRAINING_MARGIN = 0.05  # adversarial training must raise white-box PGD accu
        sentence="(sanity check of the adversarial arm) adversarial training raises robust accuracy",
        why_bound="5 points: below it the adversarial arm is not a robust model, and the question-1 claims of the "
                  "architecture are reported as uninformative", source="base", attacks="pruned_source",
-       training="both", question=Q1)
+       ratios="none", training="both", question=Q1)
 def adv_training_helps(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     gain, sets, (std_ok, adv_ok) = _training_gain(ctx, cell["arch"], cell["attack"])
     return {"eps": sets[1].spec["eps"], "n": gain.n, "value": gain.value, "interval": [gain.lo, gain.hi],
@@ -431,7 +431,7 @@ def retained_robustness_std_vs_adv(ctx: Context, cell: dict[str, Any]) -> dict[s
        why_bound="an iterative attack is at least as strong as its one-step version (1 point for noise); a "
                  "masked model shows FGSM stronger than PGD, accuracy that rises with eps, or accuracy left at "
                  "a large eps (Carlini et al. 2019, On Evaluating Adversarial Robustness)",
-       source="base", training="each", question=Q1)
+       source="base", ratios="none", training="each", question=Q1)
 def robust_accuracy_honest(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     p = ctx.profile
     base = ctx.base(cell["arch"], cell["training"])
@@ -617,7 +617,7 @@ def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     if len(profile.archs) < claim.min_archs or len(profile.criteria) < claim.min_criteria:
         return []
     ratios = {"all": claim_ratios(profile), "largest": claim_ratios(profile)[-1:],
-              "half": [0.5] if 0.5 in profile.ratios else []}[claim.ratios]
+              "half": [0.5] if 0.5 in profile.ratios else [], "none": [None]}[claim.ratios]
     if not ratios:
         return []
     attacks = {"all": list(profile.attacks), "pruned_source": profile.source_attacks("pruned"),

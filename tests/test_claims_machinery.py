@@ -45,11 +45,14 @@ def _smoke_with_three_archs(smoke):
 @pytest.mark.parametrize("claim_id", [c.id for c in claims.CLAIMS])
 def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_dataset, tmp_path):
     claim = claims.get_claim(claim_id)
-    if claim_id == "transfer_consistent":  # a rank correlation needs three architectures
+    if claim.training in ("adversarial", "both"):  # measured on the arm in tests/test_adversarial_training.py
+        assert claims.cells(claim, smoke) == [] and smoke.training == ("standard",)
+        return
+    if claim_id in ("transfer_consistent", "criteria_transfer_agree"):  # a rank correlation needs three archs
         assert claims.cells(claim, smoke) == []
         smoke = _smoke_with_three_archs(smoke)
     mine = [c for c in claims.cells(claim, smoke) if c.get("arch", smoke.archs[0]) == smoke.archs[0]
-            and c.get("ratio", 0.5) == 0.5]
+            and c.get("ratio", 0.5) in (None, 0.5)]
     cell = next((c for c in mine if c.get("attack", "fgsm") == "fgsm"), mine[0])  # cheapest attack where it can
     rec = claims.measure(claim, cell, store, smoke, smoke_dataset)
     assert rec["verdict"] in claims.VERDICTS
@@ -61,6 +64,11 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
         assert rec["verdict_vs_base"] in claims.VERDICTS and "pruned minus base" in rec["message"]
     if claim_id == "transfer_consistent":
         assert len(rec["transfer"]) == 6 and -1 <= rec["value"] <= 1
+    elif claim_id == "criteria_transfer_agree":  # one matrix per criterion, pruned models as sources and targets
+        assert set(rec["matrices"]) == set(smoke.criteria) and all(len(m) == 6 for m in rec["matrices"].values())
+        assert -1 <= rec["value"] <= 1 and "pruned model" in rec["compared"]
+    elif claim_id == "robust_accuracy_honest":
+        assert rec["n"] == smoke.n_attack and set(rec["pgd_by_eps"]) == {f"{255 * e:g}/255" for e in smoke.eps_list}
     elif claim_id in ("adv_within_1pp", "adv_within_1pp_whitebox_base"):
         assert rec["n"] == smoke.n_attack
     elif claim_id == "adv_within_1pp_whitebox_pruned":  # each model white-box on itself, the control arm too

@@ -17,7 +17,7 @@ def test_list_names_every_registry(capsys):
     assert "architectures: densenet121 mobilenet_v1 resnet50 vgg19" in out
     assert "attacks: apgd bim cw deepfool fgsm pgd uap" in out
     assert "criteria: geometric_median l1 l2" in out
-    assert "profiles: cifar10-cpu default paper smoke" in out
+    assert "profiles: cifar10-cpu default open-questions paper smoke" in out
 
 
 @pytest.mark.parametrize("args, words", [

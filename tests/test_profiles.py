@@ -12,7 +12,7 @@ def test_every_preset_is_valid(name):
 
 
 def test_presets_are_sorted_and_named():
-    assert list_profiles() == sorted(PRESETS) == ["cifar10-cpu", "default", "paper", "smoke"]
+    assert list_profiles() == sorted(PRESETS) == ["cifar10-cpu", "default", "open-questions", "paper", "smoke"]
 
 
 def test_default_is_the_offline_grid_of_the_paper():
