@@ -638,7 +638,7 @@ def _id_part(axis: str, value: Any) -> str:
 
 
 def cell_id(claim: Claim, cell: dict[str, Any]) -> str:
-    axes = (*claim.axes, *(["ratio"] if "ratio" in cell and "ratio" not in claim.axes else []))
+    axes = (*claim.axes, *(["ratio"] if cell.get("ratio") is not None and "ratio" not in claim.axes else []))
     return "-".join(_id_part(a, cell[a]) for a in axes)
 
 
