@@ -15,43 +15,44 @@ def test_every_stage_version_matches_its_code():
                          "--update` (their artifacts then rebuild)")
 
 
-def test_a_code_change_without_a_new_version_is_caught_and_update_bumps_only_that_unit(tmp_path, monkeypatch):
+@pytest.fixture
+def edited(tmp_path, monkeypatch):
+    """A copy of the lock, and a function that makes one unit's code look edited."""
     lock = tmp_path / "stages.json"
     lock.write_text(stages.LOCK.read_text())
     real = stages.fingerprint
     monkeypatch.setattr(stages, "LOCK", lock)
-    monkeypatch.setattr(stages, "fingerprint", lambda u: "edited" if u == "robustness.attacks" else real(u))
-    stages.recorded.cache_clear()
-    try:
-        assert stages.stale() == ["robustness.attacks"]
-        before = {k: stages.code_versions(k) for k in stages.KIND_CODE}
-        assert stages.update(lock) == ["robustness.attacks"]
-        after = {k: stages.code_versions(k) for k in stages.KIND_CODE}
-        assert [k for k in stages.KIND_CODE if after[k] != before[k]] == ["adversarial_set"]
-        assert json.loads(lock.read_text())["robustness.attacks"]["version"] == before["adversarial_set"][
-            "robustness.attacks"] + 1
-        assert stages.stale() == []
-    finally:
+
+    def edit(unit: str):
+        monkeypatch.setattr(stages, "fingerprint", lambda u: "edited" if u == unit else real(u))
         stages.recorded.cache_clear()
+        return lock
+
+    yield edit
+    stages.recorded.cache_clear()
 
 
-def test_a_same_output_change_records_the_code_and_keeps_the_version(tmp_path, monkeypatch):
+def test_a_code_change_without_a_new_version_is_caught_and_update_bumps_only_that_unit(edited):
+    lock = edited("robustness.attacks")
+    assert stages.stale() == ["robustness.attacks"]
+    before = {k: stages.code_versions(k) for k in stages.KIND_CODE}
+    assert stages.update(lock) == ["robustness.attacks"]
+    after = {k: stages.code_versions(k) for k in stages.KIND_CODE}
+    assert [k for k in stages.KIND_CODE if after[k] != before[k]] == ["adversarial_set"]
+    assert json.loads(lock.read_text())["robustness.attacks"]["version"] == before["adversarial_set"][
+        "robustness.attacks"] + 1
+    assert stages.stale() == []
+
+
+def test_a_same_output_change_records_the_code_and_keeps_the_version(edited):
     """For code added on a path old keys never take (the adversarial arm): shown byte-identical, then recorded."""
-    lock = tmp_path / "stages.json"
-    lock.write_text(stages.LOCK.read_text())
-    real = stages.fingerprint
-    monkeypatch.setattr(stages, "LOCK", lock)
-    monkeypatch.setattr(stages, "fingerprint", lambda u: "edited" if u == "robustness.training" else real(u))
-    stages.recorded.cache_clear()
-    try:
-        before = {k: stages.code_versions(k) for k in stages.KIND_CODE}
-        assert stages.update(lock, same_output=("robustness.training",)) == []
-        assert json.loads(lock.read_text())["robustness.training"]["fingerprint"] == "edited"
-        assert {k: stages.code_versions(k) for k in stages.KIND_CODE} == before and stages.stale() == []
-        with pytest.raises(UsageError, match="unknown stage unit 'robustness.nothing'"):
-            stages.update(lock, same_output=("robustness.nothing",))
-    finally:
-        stages.recorded.cache_clear()
+    lock = edited("robustness.training")
+    before = {k: stages.code_versions(k) for k in stages.KIND_CODE}
+    assert stages.update(lock, same_output=("robustness.training",)) == []
+    assert json.loads(lock.read_text())["robustness.training"]["fingerprint"] == "edited"
+    assert {k: stages.code_versions(k) for k in stages.KIND_CODE} == before and stages.stale() == []
+    with pytest.raises(UsageError, match="unknown stage unit 'robustness.nothing'"):
+        stages.update(lock, same_output=("robustness.nothing",))
 
 
 def test_fingerprints_ignore_comments_and_docstrings_but_not_code():
