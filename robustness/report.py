@@ -77,6 +77,10 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:+.2f}"
 
 
+def _acc(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
 def _bound_note(row: dict[str, Any]) -> str:
     if row.get("narrowest half-width") is None:
         return "-"
@@ -156,9 +160,10 @@ def open_question_lines(records: list[dict[str, Any]]) -> list[str]:
             if "pgd_by_eps" not in r:
                 lines.append(f"| {r['training']} | {r['arch']} | - | - | - | {r['message'][-100:]} | error |")
                 continue
-            curve = ", ".join(f"{e.split('/')[0]}: {100 * a['value']:.0f}" for e, a in r["pgd_by_eps"].items())
+            by_eps = sorted(r["pgd_by_eps"].items(), key=lambda kv: float(kv[0].split("/")[0]))
+            curve = ", ".join(f"{e.split('/')[0]}: {100 * a['value']:.0f}" for e, a in by_eps)
             pgd = r["pgd_by_eps"][f"{255 * r['eps']:g}/255"]
-            lines.append(f"| {r['training']} | {r['arch']} | {_pct(r['fgsm']['value'])} | {_pct(pgd['value'])} | "
+            lines.append(f"| {r['training']} | {r['arch']} | {_acc(r['fgsm']['value'])} | {_acc(pgd['value'])} | "
                          f"{curve} | {'; '.join(r['self_checks_failed']) or 'none'} | {r['verdict']} |")
         lines.append("")
     if by["adv_training_helps"]:
@@ -170,7 +175,7 @@ def open_question_lines(records: list[dict[str, Any]]) -> list[str]:
                   "|---|---|---|---|---|---|"]
         for r in sorted(by["adv_training_helps"], key=lambda r: (r["arch"], r["attack"])):
             lo, hi = r["interval"]
-            lines.append(f"| {r['arch']} | {r['attack']} | {_pct(r['standard'])} | {_pct(r['adversarial'])} | "
+            lines.append(f"| {r['arch']} | {r['attack']} | {_acc(r['standard'])} | {_acc(r['adversarial'])} | "
                          f"{100 * r['value']:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}] | {r['verdict']} |")
         lines.append("")
     if by["retained_robustness_std_vs_adv"]:
