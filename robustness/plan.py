@@ -206,12 +206,13 @@ def _sizes(profile: Profile) -> tuple[int, int]:
 def prediction_sets(profile: Profile) -> dict[str, int]:
     """An upper bound on the prediction sets the claims read, per architecture: every IR of an architecture on
     the test split and on each adversarial set crafted on it, and the base and 0.5 models on the other
-    architectures' transfer sets."""
+    architectures' transfer sets; as many again for an adversarially trained arm."""
     nonzero = [r for r in profile.ratios if r > 0]
     irs = 1 + len(nonzero) + len(profile.criteria) * len(nonzero)
-    sets = sum(1 for n in grid_nodes(profile, ["base", "attacks"]) if n.stage == "adv" and n.arch == profile.archs[0])
+    sets = sum(1 for n in grid_nodes(profile, ["base", "attacks"])
+               if n.stage == "adv" and n.arch == profile.archs[0] and n.training == "standard")
     transfer = (len(profile.archs) - 1) * (1 + len(profile.criteria)) * len(profile.attacks)
-    return {a: irs * (sets + 1) + transfer for a in profile.archs}
+    return {a: (irs * (sets + 1) + transfer) * len(profile.training) for a in profile.archs}  # each arm its own
 
 
 def estimate(steps: list[Step], profile: Profile, rates: Rates) -> None:
