@@ -323,6 +323,7 @@ def criteria_comparable(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
 Q1 = "open question 1: does pruning keep the robustness of an adversarially trained model?"
 Q3 = "open question 3: do the pruning criteria differ in cross-architecture transferability?"
 ADV_TRAINING_MARGIN = 0.05  # adversarial training must raise white-box PGD accuracy by this much to count
+HONEST_LARGE_EPS_ACCURACY = 0.10  # at the largest eps a robust model too should be near zero
 
 
 @register(metric="white-box PGD accuracy of the adversarially trained base minus the standard base's, each "
@@ -460,9 +461,6 @@ def robust_accuracy_honest(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]
     if failed:
         rec["error"] = "self-check failed: " + "; ".join(failed)
     return rec
-
-
-HONEST_LARGE_EPS_ACCURACY = 0.10  # at the largest eps a robust model too should be near zero
 
 
 @register(metric="smallest Spearman correlation, over pairs of pruning criteria, between their cross-architecture "
