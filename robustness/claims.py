@@ -363,8 +363,9 @@ def _adversarial_arm_checked(ctx: Context, cell: dict[str, Any], rec: dict[str, 
     gain = _training_gain(ctx, cell["arch"], attack)[0]
     rec["adversarial_training_gain"] = gain.to_dict()
     if gain.lo < ADV_TRAINING_MARGIN:
+        measured = fmt(get_claim("adv_training_helps"), gain.value, gain.lo, gain.hi)
         rec["uninformative_because"] = (
-            f"adversarial training raised {attack} white-box accuracy of {cell['arch']} by {fmt_pp(gain)}, not "
+            f"adversarial training raised {attack} white-box accuracy of {cell['arch']} by {measured}, not "
             f"surely {100 * ADV_TRAINING_MARGIN:g} points: the adversarial arm is not a robust model")
     return rec
 
@@ -508,10 +509,6 @@ def criteria_transfer_agree(ctx: Context, cell: dict[str, Any], resamples: int =
 
 
 # shared measurement pieces ------------------------------------------------------------------------------------
-def fmt_pp(d: metrics.Estimate) -> str:
-    return f"{100 * d.value:+.1f} pp [{100 * d.lo:+.1f}, {100 * d.hi:+.1f}]"
-
-
 def _versus_method() -> str:
     return "95% paired score interval (Tango, continuity-corrected)"
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from robustness import metrics
-from robustness.claims import PAPER, VERDICTS, allowed, claim_table, get_claim, side
+from robustness.claims import PAPER, VERDICTS, allowed, claim_table, fmt, get_claim, side
 from robustness.errors import UsageError
 from robustness.profiles import Profile
 from robustness.store import library_versions
@@ -75,6 +75,11 @@ def summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:+.2f}"
+
+
+def _measured(r: dict[str, Any]) -> str:
+    """A record's value and interval in its claim's unit."""
+    return fmt(get_claim(r["claim"]), r["value"], *r["interval"])
 
 
 def _acc(v: float) -> str:
@@ -174,9 +179,8 @@ def open_question_lines(records: list[dict[str, Any]]) -> list[str]:
                   "| architecture | attack | standard | adversarial | gain [95%] | verdict |",
                   "|---|---|---|---|---|---|"]
         for r in sorted(by["adv_training_helps"], key=lambda r: (r["arch"], r["attack"])):
-            lo, hi = r["interval"]
             lines.append(f"| {r['arch']} | {r['attack']} | {_acc(r['standard'])} | {_acc(r['adversarial'])} | "
-                         f"{100 * r['value']:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}] | {r['verdict']} |")
+                         f"{_measured(r)} | {r['verdict']} |")
         lines.append("")
     if by["retained_robustness_std_vs_adv"]:
         lines += ["Robustness retained under pruning (pruned minus control arm, each model attacked white-box on "
@@ -184,11 +188,9 @@ def open_question_lines(records: list[dict[str, Any]]) -> list[str]:
                   "| architecture | criterion | ratio | standard arm | adversarial arm | adversarial minus standard "
                   "[95%] | verdict |", "|---|---|---|---|---|---|---|"]
         for r in sorted(by["retained_robustness_std_vs_adv"], key=lambda r: (r["arch"], r["criterion"])):
-            lo, hi = r["interval"]
             s, a = r["standard_pruned_minus_control"], r["adversarial_pruned_minus_control"]
             lines.append(f"| {r['arch']} | {r['criterion']} | {r['ratio']:g} | {100 * s['value']:+.1f} pp | "
-                         f"{100 * a['value']:+.1f} pp | {100 * r['value']:+.1f} pp [{100 * lo:+.1f}, {100 * hi:+.1f}] "
-                         f"| {r['verdict']} |")
+                         f"{100 * a['value']:+.1f} pp | {_measured(r)} | {r['verdict']} |")
         lines.append("")
     if by["criteria_transfer_agree"]:
         lines += ["## Open question 3: do the criteria differ in transferability?", "",
