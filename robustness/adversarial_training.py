@@ -10,15 +10,17 @@ re-apply its masks after every step, which only our loop does.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
-from torch import nn
 
 from robustness.profiles import Profile
 
-Perturb = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:  # torch where a batch is perturbed: every key asks for a recipe, and keys need no torch
+    import torch
+    from torch import nn
+
+Perturb = Callable[["nn.Module", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 UNITS = ("robustness.adversarial_training", "robustness.attacks")  # the code in an adversarial recipe's key
 
 
@@ -42,6 +44,7 @@ def perturber(spec: dict[str, Any], num_classes: int, device: str = "cpu") -> Pe
     attacks_by_model: dict[int, Any] = {}
 
     def perturb(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        import torch
         from art.attacks.evasion import ProjectedGradientDescent
 
         from robustness import attacks
@@ -53,7 +56,7 @@ def perturber(spec: dict[str, Any], num_classes: int, device: str = "cpu") -> Pe
                                               max_iter=t["steps"], num_random_init=1, batch_size=len(xb),
                                               verbose=False)
             attacks_by_model[id(model)] = attack
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), attacks.input_gradients_only(model):
             warnings.simplefilter("ignore")
             x_adv = attack.generate(x=np.ascontiguousarray(xb.cpu().numpy(), dtype=np.float32),
                                     y=yb.cpu().numpy().astype(np.int64))

@@ -7,21 +7,24 @@ the self-checks see ART's own output.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
-import torch
-from torch import nn
 
 from robustness.errors import UsageError
 from robustness.profiles import ATTACKS, LINF_ATTACKS, Profile
 from robustness.progress import eta
+
+if TYPE_CHECKING:  # torch where an attack runs: keys ask for an attack's spec, and keys need no torch
+    import torch
+    from torch import nn
 
 log = logging.getLogger("robustness.attacks")
 logging.getLogger("art").setLevel(logging.WARNING)  # ART logs every inner FGSM step of a universal perturbation
@@ -69,6 +72,8 @@ def attack_spec(profile: Profile, name: str, eps: float | None = None) -> Attack
 
 def classifier(model: nn.Module, num_classes: int, device: str = "cpu"):
     """ART's view of a torch model that takes [0, 1] images and returns logits, on the profile's device."""
+    from torch import nn
+
     from robustness.training import resolve_device
 
     model.eval()
@@ -85,9 +90,12 @@ def _one_backward_class() -> type:
     In eval mode images do not interact, so the gradient of the sum of each image's own logit is, image by
     image, the gradient ART computes; every other case (all classes, one int, training mode, RNNs, layer
     gradients, non-torch preprocessing) goes to ART's own method. ART's attacks run unchanged."""
+    import torch
     from art.estimators.classification import PyTorchClassifier
 
     class OneBackwardClassifier(PyTorchClassifier):
+        _graph: tuple | None = None  # the last label-array call's images, weight versions and forward pass
+
         def class_gradient(self, x, label=None, training_mode=False, **kwargs):
             if isinstance(label, list):
                 label = np.array(label)
@@ -95,16 +103,44 @@ def _one_backward_class() -> type:
                         or self._layer_idx_gradients >= 0 or not self.all_framework_preprocessing
                         or label.shape != (x.shape[0],) or not (label < self.nb_classes).all())
             if own_path:
+                self._graph = None
                 return super().class_gradient(x, label=label, training_mode=training_mode, **kwargs)
+            x_grad, preds, again = self._forward(x)
+            index = torch.from_numpy(label.astype(np.int64)).to(self._device).view(-1, 1)
+            # the graph is kept for one more call on the same images: the second of Carlini-Wagner's pair
+            (grads,) = torch.autograd.grad(preds.gather(1, index).sum(), x_grad, retain_graph=not again)
+            return grads.cpu().numpy()[:, None]
+
+        def _forward(self, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, bool]:
+            """The forward pass of the previous call if it saw the same images and weights (Carlini-Wagner asks
+            for the gradients of two labels of the same images in a row), else a new one; said which."""
+            versions = tuple(p._version for p in self._model.parameters())
+            kept, self._graph = self._graph, None
+            if kept is not None and kept[1] == versions and np.array_equal(kept[0], x):
+                return kept[2], kept[3], True
             self._model.train(mode=False)
             x_grad = torch.from_numpy(x).to(self._device).requires_grad_(True)
             x_input, _ = self._apply_preprocessing(x_grad, y=None, fit=False, no_grad=False)
             preds = self._model(x_input)[-1]
-            index = torch.from_numpy(label.astype(np.int64)).to(self._device).view(-1, 1)
-            (grads,) = torch.autograd.grad(preds.gather(1, index).sum(), x_grad)
-            return grads.cpu().numpy()[:, None]
+            self._graph = (x.copy(), versions, x_grad, preds)
+            return x_grad, preds, False
 
     return OneBackwardClassifier
+
+
+@contextlib.contextmanager
+def input_gradients_only(model: nn.Module) -> Iterator[nn.Module]:
+    """Weights frozen while an attack runs. ART's gradient calls run `backward()`, which also computes every
+    weight's gradient (about as much work again as the input's) that no attack uses; frozen, the backward pass
+    computes the input's alone, with the same kernels and so the same bits (tests/test_attacks.py)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def _build(spec: AttackSpec, clf):
@@ -141,6 +177,8 @@ def _build(spec: AttackSpec, clf):
 
 
 def seed_everything(seed: int) -> None:
+    import torch
+
     random.seed(seed)  # UniversalPerturbation orders images with python's random
     np.random.seed(seed)  # random starts of PGD and APGD use numpy's global generator
     torch.manual_seed(seed)
@@ -154,7 +192,7 @@ def craft(spec: AttackSpec, model: nn.Module, x: np.ndarray, y: np.ndarray, num_
         return x.copy()
     from robustness.training import memory_format
 
-    with memory_format(model, layout):
+    with memory_format(model, layout), input_gradients_only(model):
         return _craft(spec, model, x, y, num_classes, progress, device)
 
 
@@ -199,8 +237,9 @@ def zero_gradient_fraction(model: nn.Module, x: np.ndarray, y: np.ndarray, num_c
     """Fraction of images whose cross-entropy input gradient is exactly zero: gradient masking shows here
     (saturated softmax, non-differentiable layers) before it shows as an attack that fails. `y` one-hot: ART's
     loss_gradient reduces labels along axis 1."""
-    grads = classifier(model, num_classes).loss_gradient(np.ascontiguousarray(x, dtype=np.float32),
-                                                         y.astype(np.int64))
+    with input_gradients_only(model):
+        grads = classifier(model, num_classes).loss_gradient(np.ascontiguousarray(x, dtype=np.float32),
+                                                             y.astype(np.int64))
     return float((np.abs(grads.reshape(len(x), -1)).max(axis=1) == 0).mean())
 
 

@@ -182,8 +182,9 @@ def build_grid(store: Store, profile: Profile, data_dir: Path | None = None, sta
 
 def cost_table(store: Store, events: list[dict[str, Any]]) -> list[str]:
     """Seconds spent per stage and kind by the artifacts a run built (adversarial sets per attack): where a
-    cold build's time goes."""
-    rows: dict[str, list[float]] = {}
+    cold build's time goes. CPU seconds are the work itself; wall seconds also count the wait for a core when
+    several jobs share them, so they sum to more than the run took."""
+    rows: dict[str, list[tuple[float, float]]] = {}
     for e in events:
         if e["event"] != "built":
             continue
@@ -194,12 +195,14 @@ def cost_table(store: Store, events: list[dict[str, Any]]) -> list[str]:
                 name = f"adversarial_set {spec['attack']} ({spec['source']})"
             except (OSError, ValueError, KeyError):
                 pass
-        rows.setdefault(name, []).append(float(e.get("seconds") or 0.0))
-    total = sum(sum(v) for v in rows.values()) or 1.0
-    lines = [f"{'kind':<38} {'built':>6} {'seconds':>9} {'share':>6} {'mean s':>8}"]
-    for name, secs in sorted(rows.items(), key=lambda kv: -sum(kv[1])):
-        lines.append(f"{name:<38} {len(secs):>6} {sum(secs):>9.1f} {100 * sum(secs) / total:>5.1f}% "
-                     f"{sum(secs) / len(secs):>8.2f}")
+        rows.setdefault(name, []).append((float(e.get("seconds") or 0.0), float(e.get("cpu_seconds") or 0.0)))
+    total = sum(w for v in rows.values() for w, _ in v) or 1.0
+    cpu = sum(c for v in rows.values() for _, c in v)
+    lines = [f"{'kind':<38} {'built':>6} {'seconds':>9} {'share':>6} {'mean s':>8} {'cpu s':>9} {'cpu share':>9}"]
+    for name, secs in sorted(rows.items(), key=lambda kv: -sum(w for w, _ in kv[1])):
+        wall, work = sum(w for w, _ in secs), sum(c for _, c in secs)
+        lines.append(f"{name:<38} {len(secs):>6} {wall:>9.1f} {100 * wall / total:>5.1f}% "
+                     f"{wall / len(secs):>8.2f} {work:>9.1f} {100 * work / (cpu or 1.0):>8.1f}%")
     lines.append(f"{'all (process seconds, summed over jobs)':<38} {sum(len(v) for v in rows.values()):>6} "
-                 f"{total:>9.1f} ({duration(total)})")
+                 f"{total:>9.1f} ({duration(total)}); cpu {cpu:.1f} s ({duration(cpu)})")
     return lines

@@ -6,14 +6,14 @@ Base and pruned models go through the same conversion, so size and latency diffe
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:  # torch only to export: predictions and latency run the IR alone
+    from torch import nn
 
 log = logging.getLogger("robustness.deploy")
 
@@ -63,6 +63,7 @@ def ir_parameters(ov_model) -> int:
 def export_ir(model: nn.Module, xml_path: Path) -> dict[str, Any]:
     """Convert, remove zeroed filters, save FP32 model.xml/model.bin; return size and channel facts."""
     import openvino as ov
+    import torch
     from openvino._offline_transformations import apply_pruning_transformation
 
     model = model.cpu().eval()
@@ -100,6 +101,8 @@ def _stable_names(ov_model) -> None:
 
 def nonzero_filters(model: nn.Module) -> list[int]:
     """Per convolution, in module order: the filters whose weights are not all zero (what should survive)."""
+    from torch import nn
+
     return [int((m.weight.detach().flatten(1).abs().sum(1) != 0).sum())
             for m in model.modules() if isinstance(m, nn.Conv2d)]
 
@@ -133,7 +136,7 @@ class Runner:
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
         if latency:
             config["PERFORMANCE_HINT"] = "LATENCY"
-        if threads:  # predictions are stored: a fixed thread count keeps them the same on every machine
+        if threads:  # fixed: stored predictions are the same on every machine, latency is timed on one core
             config["INFERENCE_NUM_THREADS"] = threads
         model = core.read_model(str(xml_path))
         self.batch = 1 if latency else batch
@@ -141,6 +144,7 @@ class Runner:
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self.input = self.request.get_input_tensor(0)  # set once; a timed call copies nothing
+        self.inferred_seconds = 0.0
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Outputs for any number of images, `batch` at a time (the last batch padded with zeros)."""
@@ -159,9 +163,17 @@ class Runner:
     def set_input(self, x1: np.ndarray) -> None:
         self.input.data[:] = x1
 
-    def infer_one(self) -> None:
-        """One synchronous inference on the input already set: what benchmark_app's latency mode times."""
+    def infer_one(self) -> float:
+        """One synchronous inference on the input already set; its seconds as OpenVINO measures them around the
+        inference, the figure benchmark_app reports (the Python call and the timer are not in it)."""
         self.request.infer()
+        seconds = self.request.latency / 1000
+        self.inferred_seconds += seconds
+        return seconds
+
+    def clock(self) -> float:
+        """Seconds of inference so far: pytest-benchmark's `timer` for this runner, so a round times the model."""
+        return self.inferred_seconds
 
 
 def cpu_name() -> str:
@@ -171,11 +183,16 @@ def cpu_name() -> str:
     return str(ov.Core().get_property("CPU", "FULL_DEVICE_NAME"))
 
 
-def alternating_latency(runners: dict[str, Runner], x1: np.ndarray, iterations: int,
-                        warmup: int, seed: int = 0) -> dict[str, list[float]]:
+def alternating_latency(runners: dict[str, Runner], x1: np.ndarray, iterations: int, warmup: int, seed: int = 0,
+                        precise: tuple[str, ...] = (), precision: float = 0.0, min_rounds: int = 30
+                        ) -> dict[str, list[float]]:
     """Time several IRs alternately in one process (batch 1), so a noisy machine slows them all alike.
 
-    The order is shuffled every round, so no IR always runs first or always after the same one."""
+    The order is shuffled every round, so no IR always runs first or always after the same one. Rounds stop at
+    `iterations`, or earlier, after `min_rounds`, once the median of every IR in `precise` is known to within
+    `precision` (half its distribution-free 95% interval, relative to it): a quiet machine needs few rounds."""
+    from robustness.metrics import median_precision
+
     for r in runners.values():
         r.set_input(x1)
     for _ in range(warmup):
@@ -184,10 +201,10 @@ def alternating_latency(runners: dict[str, Runner], x1: np.ndarray, iterations: 
     rng = np.random.default_rng(seed)
     names = list(runners)
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(iterations):
+    for done in range(1, iterations + 1):
         for i in rng.permutation(len(names)):
-            infer = runners[names[i]].infer_one
-            t = time.perf_counter()
-            infer()
-            times[names[i]].append(time.perf_counter() - t)
+            times[names[i]].append(runners[names[i]].infer_one())
+        if precise and done >= min_rounds and done % 10 == 0 and \
+                all(median_precision(times[name]) <= precision for name in precise):
+            break
     return times

@@ -8,6 +8,7 @@ that overlaps the recorded one on the same side of the bound (robustness.claims.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -29,8 +30,18 @@ def load(path: Path | None = None) -> dict[str, Any]:
 
 
 def for_profile(profile: Profile, path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """`claim[cell]` -> {value, interval, n} recorded for exactly this profile (its hash)."""
-    return load(path).get(profile.hash, {}).get("cells", {})
+    """`claim[cell]` -> {value, interval, n} recorded for exactly this profile (its hash); read-only, parsed once
+    per process and file version (every claim test asks for its cell's entry)."""
+    path = path or PATH
+    if not path.exists():
+        return {}
+    st = path.stat()
+    return _parsed(str(path), st.st_mtime_ns, st.st_size).get(profile.hash, {}).get("cells", {})
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
 
 
 def update(results_json: Path, path: Path | None = None) -> tuple[str, int]:

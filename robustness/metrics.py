@@ -8,6 +8,7 @@ difference of more than a point.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -48,8 +49,13 @@ def accuracy(correct: np.ndarray) -> Estimate:
     n, k = int(correct.size), int(correct.sum())
     if n == 0:
         return Estimate(float("nan"), 0.0, 1.0, 0)
+    return Estimate(k / n, *_wilson(k, n), n)
+
+
+@functools.lru_cache(maxsize=65536)
+def _wilson(k: int, n: int) -> tuple[float, float]:
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
-    return Estimate(k / n, float(ci.low), float(ci.high), n)
+    return float(ci.low), float(ci.high)
 
 
 # Tango's score interval with a continuity correction of half an image: its exact coverage stays at or above 95%
@@ -78,10 +84,18 @@ def paired_interval(b_only: np.ndarray, a_only: np.ndarray, n: np.ndarray | int,
     return bounds[0], bounds[1]
 
 
+@functools.lru_cache(maxsize=65536)
+def paired_bounds(b_only: int, a_only: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """paired_interval of one table, remembered: a claims run asks for the same tables again and again (the
+    bisection costs 2 ms in numpy for a single table)."""
+    lo, hi = paired_interval(b_only, a_only, n, confidence)
+    return float(lo), float(hi)
+
+
 def narrowest_half_width(n: int, comparisons: int = 1) -> float:
     """The half-width of the paired interval when no image disagrees: no paired comparison on n images can show
     a bound tighter than this (1.8 points at n = 256; wider for several pairs at Bonferroni level)."""
-    return float(paired_interval(0, 0, n, 1 - (1 - CONFIDENCE) / comparisons)[1]) if n else float("inf")
+    return paired_bounds(0, 0, n, 1 - (1 - CONFIDENCE) / comparisons)[1] if n else float("inf")
 
 
 def paired_difference(a_correct: np.ndarray, b_correct: np.ndarray) -> Difference:
@@ -95,9 +109,15 @@ def paired_difference(a_correct: np.ndarray, b_correct: np.ndarray) -> Differenc
         raise ValueError("paired difference of no images")
     b_only, a_only = int((b & ~a).sum()), int((a & ~b).sum())
     discordant = a_only + b_only
-    p = float(stats.binomtest(b_only, discordant).pvalue) if discordant else 1.0
-    lo, hi = paired_interval(b_only, a_only, n)
-    return Difference((b_only - a_only) / n, float(lo), float(hi), n, p, discordant)
+    p = _mcnemar_p(b_only, discordant) if discordant else 1.0
+    lo, hi = paired_bounds(b_only, a_only, n)
+    return Difference((b_only - a_only) / n, lo, hi, n, p, discordant)
+
+
+@functools.lru_cache(maxsize=65536)
+def _mcnemar_p(b_only: int, discordant: int) -> float:
+    """The exact McNemar test: the discordant pairs' split under a fair coin."""
+    return float(stats.binomtest(b_only, discordant).pvalue)
 
 
 def difference_of_differences(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> Estimate:
@@ -111,8 +131,8 @@ def difference_of_differences(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndar
         f, s = np.asarray(first, dtype=bool), np.asarray(second, dtype=bool)
         if f.shape != s.shape or f.size == 0:
             raise ValueError(f"a paired difference needs the same, non-empty images: {f.shape} vs {s.shape}")
-        lo, hi = paired_interval(int((s & ~f).sum()), int((f & ~s).sum()), f.size, level)
-        parts.append((float(s.mean() - f.mean()), float(lo), float(hi), f.size))
+        lo, hi = paired_bounds(int((s & ~f).sum()), int((f & ~s).sum()), f.size, level)
+        parts.append((float(s.mean() - f.mean()), lo, hi, f.size))
     (va, la, ha, na), (vb, lb, hb, nb) = parts
     if na != nb:
         raise ValueError(f"the two differences are on {na} and {nb} images: compare them on the same images")
@@ -135,8 +155,7 @@ def range_difference(correct: dict[str, np.ndarray]) -> Estimate:
     level = 1 - (1 - CONFIDENCE) / max(len(pairs), 1)
     lo_all, hi_all = 0.0, 0.0
     for a, b in pairs:
-        lo, hi = (float(x) for x in paired_interval(int((m[b] & ~m[a]).sum()), int((m[a] & ~m[b]).sum()), n,
-                                                       level))
+        lo, hi = paired_bounds(int((m[b] & ~m[a]).sum()), int((m[a] & ~m[b]).sum()), n, level)
         lo_all = max(lo_all, 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)))
         hi_all = max(hi_all, abs(lo), abs(hi))
     return Estimate(max(means) - min(means), lo_all, hi_all, n)
@@ -156,9 +175,28 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
 
 
 def spearman(x: list[float], y: list[float]) -> float:
-    if len(x) < 3:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+    columns = (np.asarray(v, dtype=np.float64).reshape(-1, 1) for v in (x, y))
+    return float(spearman_columns(*columns)[0])
+
+
+def spearman_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each column of x with the same column of y: ranks with ties averaged, then Pearson's r,
+    as scipy.stats.spearmanr computes it (nan for fewer than 3 rows or a constant column). A bootstrap draws a
+    thousand of them, and one scipy call each took half a millisecond."""
+    if x.shape[0] < 3:
+        return np.full(x.shape[1], np.nan)
+    rx, ry = stats.rankdata(x, axis=0), stats.rankdata(y, axis=0)
+    rx, ry = rx - rx.mean(axis=0), ry - ry.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(axis=0) / np.sqrt((rx**2).sum(axis=0) * (ry**2).sum(axis=0))
+
+
+def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
+    """Bootstrap resamples of n images as counts (images x resamples): a mean over resampled images is then one
+    matrix product, the same sums the resampled rows would give."""
+    rng = np.random.default_rng(seed)
+    return np.array([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(resamples)],
+                    dtype=np.float64).T.reshape(n, resamples)
 
 
 def latency_gain(base_seconds: np.ndarray, pruned_seconds: np.ndarray, seed: int = 0,
@@ -189,3 +227,12 @@ def latency_gain_net(base_seconds: np.ndarray, pruned_seconds: np.ndarray, contr
     res = stats.bootstrap((b, p, c), net, paired=True, vectorized=True, confidence_level=CONFIDENCE,
                           n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed))
     return Estimate(value, float(res.confidence_interval.low), float(res.confidence_interval.high), int(b.size))
+
+
+def median_precision(seconds: list[float] | np.ndarray) -> float:
+    """Half the width of the median's distribution-free 95% interval (order statistics), relative to the median:
+    how well a run of timings already knows its median, whatever their distribution."""
+    x = np.asarray(seconds, dtype=np.float64)
+    median = float(np.median(x))
+    ci = stats.quantile_test(x, q=median, p=0.5).confidence_interval(CONFIDENCE)
+    return float(ci.high - ci.low) / (2 * median) if median > 0 else float("inf")

@@ -1,24 +1,25 @@
 """Wiring of the data flow: how each box (split, base model, adversarial set, pruned model, IR) is asked of the
 store. Stage modules stay pure functions of arrays and models; this module names their specs and parents.
+
+Torch, the model zoo and the training stages are imported where a box is built, not here: a warm claims run only
+derives keys and reads what is stored, and each of its processes would otherwise spend seconds importing torch.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
-from torch import nn
 
-from robustness import adversarial_training, stages, training
+from robustness import adversarial_training, stages
 from robustness import data as data_mod
 from robustness.errors import CorruptArtifactError, UsageError
-from robustness.models import create_model, factory_fingerprint, is_factory_path
-from robustness.profiles import Profile
+from robustness.profiles import Profile, is_factory_path
 from robustness.store import (
     Artifact,
     Store,
@@ -30,12 +31,21 @@ from robustness.store import (
     write_json,
 )
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 log = logging.getLogger("robustness.pipeline")
 Progress = Callable[[str], None]
 
 
 def build_device(profile: Profile) -> str:
-    """The device in a key: 'auto' decided (a GPU build and a CPU build differ in their last bits)."""
+    """The device in a key: 'auto' decided (a GPU build and a CPU build differ in their last bits); only 'auto'
+    asks torch."""
+    if profile.device in ("cpu", "cuda"):
+        return profile.device
+    from robustness import training
+
     return training.device_name(profile.device)
 
 
@@ -55,6 +65,8 @@ def _get_torch_built(store: Store, kind: str, spec: dict[str, Any], parents: lis
     """_get for artifacts computed with torch: CPU kernels sum in a thread-dependent order, so the thread
     count is part of the key and the build runs with exactly that many threads."""
     def run(tmp: Path) -> dict[str, Any]:
+        from robustness import training
+
         with training.torch_threads(threads):
             return build(tmp)
     return _get(store, kind, {**spec, "threads": threads}, parents, run, label)
@@ -87,6 +99,8 @@ def dataset(store: Store, profile: Profile, data_dir: Path | None = None,
     if profile.dataset == "npz":  # your own data is keyed by its content, not by where it lies
         spec["sha256"] = content_sha256(Path(profile.data_path) / "data.npz")
     elif is_factory_path(profile.dataset):
+        from robustness.models import factory_fingerprint
+
         whole, spec["sha256"] = _factory_data(profile.dataset, profile.seed)
         spec["factory_sha256"] = factory_fingerprint(profile.dataset)
 
@@ -140,6 +154,8 @@ class ModelRef:
 
 
 def build_module(meta: dict[str, Any], state: dict[str, torch.Tensor], origin: str) -> nn.Module:
+    from robustness.models import create_model
+
     model = create_model(meta["arch"], meta["num_classes"], meta["width"], meta["mean"], meta["std"])
     try:
         model.load_state_dict(state, strict=True)
@@ -173,11 +189,18 @@ def base_model(store: Store, profile: Profile, ds: Artifact, arch: str, role: st
             "seed": seed, "flip": profile.dataset in data_mod.CIFAR_FILES, "device": build_device(profile),
             "memory_format": profile.memory_format, **adversarial_training.recipe(profile, arm)}
     if is_factory_path(arch):
+        from robustness.models import factory_fingerprint
+
         spec["factory_sha256"] = factory_fingerprint(arch)
     adv = {"training": arm} if arm != "standard" else {}
     label = f"{arch} ({role}{', adversarial' if adv else ''})"
 
     def build(tmp: Path) -> dict[str, Any]:
+        import torch
+
+        from robustness import training
+        from robustness.models import create_model
+
         x, y = load_arrays(ds, "train")
         x_te, y_te = load_arrays(ds, "test")
         training.seed_everything(seed)
@@ -208,9 +231,15 @@ def _checkpoint_model(store: Store, profile: Profile, ds: Artifact, arch: str, s
     spec = {"arch": arch, "width": profile.width, "num_classes": meta["num_classes"],
             "device": build_device(profile), "checkpoint_sha256": content_sha256(path)}
     if is_factory_path(arch):
+        from robustness.models import factory_fingerprint
+
         spec["factory_sha256"] = factory_fingerprint(arch)
 
     def build(tmp: Path) -> dict[str, Any]:
+        import torch
+
+        from robustness import training
+
         try:
             state = load_state_dict(path)
         except CorruptArtifactError as exc:
@@ -255,6 +284,8 @@ def adversarial_set(store: Store, profile: Profile, ds: Artifact, source_model: 
 
     def build(tmp: Path) -> dict[str, Any]:
         import time
+
+        from robustness import training
 
         x_te, y_te = load_arrays(ds, "test")
         index = attack_indices(y_te, profile.n_attack, profile.seed)
@@ -320,6 +351,8 @@ def faced_sets(store: Store, profile: Profile, ds: Artifact, base: ModelRef, pru
 # pruning ------------------------------------------------------------------------------------------------------
 def _finetune_fn(profile: Profile, ds: Artifact, say: Progress, label: str, arm: str = "standard"):
     """Fine-tuning after each step, with the base model's recipe (adversarial batches for the adversarial arm)."""
+    from robustness import training
+
     x, y = load_arrays(ds, "train")
     perturb = adversarial_training.perturber(adversarial_training.recipe(profile, arm),
                                              int(ds.info["num_classes"]), profile.device)
@@ -347,8 +380,6 @@ def _ratio_dir(ratio: float) -> str:
 def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef, criterion: str,
                    progress: Progress | None = None) -> Artifact:
     """Every nonzero ratio of the profile, pruned in turn from the base model by one NNCF session."""
-    from robustness import pruning
-
     say = _say(progress)
     spec = {"criterion": criterion, **_schedule_spec(profile, base.training),
             "prune_first_conv": profile.prune_first_conv, "prune_downsample_convs": profile.prune_downsample_convs,
@@ -358,6 +389,10 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
         raise UsageError("the profile has no nonzero pruning ratio: add one, e.g. ratios = [0, 0.5]")
 
     def build(tmp: Path) -> dict[str, Any]:
+        import torch
+
+        from robustness import pruning, training
+
         x_te, y_te = load_arrays(ds, "test")
         steps = pruning.prune_stepwise(base.load(), criterion, spec["ratios"],
                                        _finetune_fn(profile, ds, say, f"{base.name} {criterion}", base.training),
@@ -388,12 +423,14 @@ def prune_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
 def control_schedule(store: Store, profile: Profile, ds: Artifact, base: ModelRef,
                      progress: Progress | None = None) -> Artifact:
     """The control arm: the pruning schedule's fine-tuning steps without pruning."""
-    from robustness import pruning
-
     say = _say(progress)
     spec = {**_schedule_spec(profile, base.training), "control": True}
 
     def build(tmp: Path) -> dict[str, Any]:
+        import torch
+
+        from robustness import pruning, training
+
         x_te, y_te = load_arrays(ds, "test")
         states = pruning.control_stepwise(base.load(), len(spec["ratios"]),
                                           _finetune_fn(profile, ds, say, f"{base.name} control", base.training),
@@ -440,11 +477,11 @@ def pruned_model(store: Store, profile: Profile, ds: Artifact, base: ModelRef, c
 # deployment ---------------------------------------------------------------------------------------------------
 def ir_model(store: Store, model: ModelRef, progress: Progress | None = None) -> Artifact:
     """FP32 OpenVINO IR of a model, zeroed filters removed by OpenVINO's pruning transformation."""
-    from robustness import deploy
-
     spec = {"format": "openvino-ir", "precision": "FP32", "pruning_transformation": True, "model": model.subdir}
 
     def build(tmp: Path) -> dict[str, Any]:
+        from robustness import deploy
+
         info = deploy.export_ir(model.load(), tmp / "model.xml")
         _say(progress)(f"IR {model.name}: {info['bin_bytes']} bytes, {info['ir_parameters']} parameters")
         return {**info, "model": model.meta}
@@ -471,8 +508,6 @@ def prediction_set(store: Store, model: ModelRef, target: Artifact, part: str) -
     The artifact's info.parity says how many images were checked and how many agreed."""
     if part not in ("adv", "test"):
         raise UsageError(f"unknown prediction target {part!r}: choose from adv, test")
-    from robustness import deploy
-
     ir = ir_model(store, model)
     spec = {"model": model.subdir, "part": part, "engine": "openvino-ir", "batch": 256, "threads": 1,
             "parity": {"sample": PARITY_SAMPLE, "margin": PARITY_MARGIN, "reference": "torch, contiguous"}}
@@ -483,12 +518,27 @@ def prediction_set(store: Store, model: ModelRef, target: Artifact, part: str) -
             x, y = arrays["x_adv"], arrays["y"]
         else:
             x, y = load_arrays(target, "test")
-        logits = deploy.Runner(ir.file("model.xml"), batch=min(len(x), 256) or 1, threads=1).logits(x)
+        logits = _prediction_runner(str(ir.file("model.xml")), min(len(x), 256) or 1).logits(x)
         pred = logits.argmax(1).astype(np.int64) if len(x) else np.zeros(0, np.int64)
         save_npz(tmp / "predictions.npz", pred=pred, y=y)
         return {"parity": parity(model, x, logits)}
 
     return _get(store, "predictions", spec, [model.artifact, ir, target], build, f"predictions of {model.name}")
+
+
+@functools.lru_cache(maxsize=8)
+def _prediction_runner(xml: str, batch: int):
+    """An IR compiled once per process and batch size (compiling cost more than predicting a set): a claim cell
+    scores the same two models on every attack's set, and an IR never changes under its key."""
+    from robustness import deploy
+
+    return deploy.Runner(Path(xml), batch=batch, threads=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _reference_model(weights: str, meta: str) -> nn.Module:
+    """The torch model behind the parity check, loaded once per process (its weights never change under a key)."""
+    return build_module(json.loads(meta), load_state_dict(Path(weights)), origin=weights)
 
 
 def parity(model: ModelRef, x: np.ndarray, ir_logits: np.ndarray) -> dict[str, Any]:
@@ -499,8 +549,11 @@ def parity(model: ModelRef, x: np.ndarray, ir_logits: np.ndarray) -> dict[str, A
     near = np.flatnonzero(top2[:, 1] - top2[:, 0] < PARITY_MARGIN)
     sample = np.random.default_rng(0).choice(len(x), min(len(x), PARITY_SAMPLE), replace=False)
     checked = np.union1d(sample, near)
+    from robustness import training
+
     with training.torch_threads(1):  # the reference is the CPU in fp32 on every profile, GPU or not
-        ref = training.logits(model.load(), x[checked], device="cpu")
+        ref = training.logits(_reference_model(str(model.weights), json.dumps(model.meta, sort_keys=True)),
+                              x[checked], device="cpu")
     agree = int((ref.argmax(1) == ir_logits[checked].argmax(1)).sum())
     return {"checked": int(len(checked)), "near_boundary": int(len(near)), "agree": agree,
             "agreement": agree / len(checked), "max_logit_diff": float(np.abs(ref - ir_logits[checked]).max()),

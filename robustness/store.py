@@ -104,6 +104,7 @@ class Store:
         self.read_only = read_only
         self.run_id = run_id or os.environ.get("ROBUSTNESS_RUN_ID") or uuid.uuid4().hex
         self._verified: dict[str, Artifact] = {}
+        self._hold = None  # the machine's hold, opened once (every claim computation takes it)
         self._prepare()
 
     def _prepare(self) -> None:
@@ -144,10 +145,18 @@ class Store:
         node's builds must not hold back another node's timing (and SQLite, behind the lock, is unsafe on NFS)."""
         from filelock import ReadWriteLock
 
-        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
-        folder = Path(tempfile.gettempdir()) / f"robustness-{digest}"
-        folder.mkdir(exist_ok=True)
-        return ReadWriteLock(str(folder / "machine.db"))
+        if self._hold is None:
+            folder = machine_folder(self.root)
+            folder.mkdir(exist_ok=True)
+            self._hold = ReadWriteLock(str(folder / "machine.db"))
+        return self._hold
+
+    def run_folder(self) -> Path:
+        """This run's own measurements on this machine (latency), shared by the run's processes: xdist workers
+        share the run id. Never part of the store: a measurement holds for one run on one machine."""
+        folder = machine_folder(self.root) / "runs" / self.run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     # keys and paths
     @staticmethod
@@ -251,16 +260,18 @@ class Store:
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{key[:16]}-", dir=self.root / "tmp"))
         self._write_event({"event": "building", "key": key, "kind": kind, "label": label})
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             info = build(tmp) or {}
             seconds = time.perf_counter() - start
+            cpu_seconds = time.process_time() - cpu_start  # the work itself, however many jobs share the cores
             files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             manifest = {
                 "kind": kind, "key": key, "schema": SCHEMA_VERSION, "spec": spec,
                 "parents": [{"kind": p.kind, "key": p.key} for p in parents],
                 "files": files, "info": info, "versions": library_versions(),
-                "build_seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "build_seconds": round(seconds, 3), "build_cpu_seconds": round(cpu_seconds, 3),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False))
             dest = self.path_of(kind, key)
@@ -280,8 +291,10 @@ class Store:
 
     # events: lets a run say what it built and what it reused, across xdist workers
     def _event(self, event: str, art: Artifact) -> None:
+        built = event == "built"
         self._write_event({"event": event, "key": art.key, "kind": art.kind,
-                           "seconds": art.manifest.get("build_seconds") if event == "built" else None})
+                           "seconds": art.manifest.get("build_seconds") if built else None,
+                           "cpu_seconds": art.manifest.get("build_cpu_seconds") if built else None})
 
     def note_progress(self, worker: str, message: str) -> None:
         """A progress line of an xdist worker, for the controller to print (xdist discards workers' stderr)."""
@@ -299,6 +312,13 @@ class Store:
 
     def events(self, run_id: str | None = None) -> list[dict[str, Any]]:
         return read_events(self.root, run_id)
+
+
+def machine_folder(root: Path | str) -> Path:
+    """Where this machine keeps what belongs to it and not to the store at `root`: the timing hold and runs'
+    measurements (written even beside a read-only store)."""
+    digest = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"robustness-{digest}"
 
 
 def read_events(root: Path, run_id: str | None = None) -> list[dict[str, Any]]:

@@ -203,5 +203,5 @@ def test_the_criteria_heatmap_panel_is_drawn(tmp_path):
                 for c in ("l1", "l2")}
     rec = {"claim": "criteria_transfer_agree", "training": "standard", "attack": "pgd", "ratio": 0.5, "value": 1.0,
            "matrices": matrices, "verdict": "reproduced"}
-    path = report._criteria_transfer_heatmaps([rec], tmp_path)
+    path = report._criteria_transfer_heatmaps([rec], tmp_path / "heatmaps.png")
     assert path is not None and path.stat().st_size > 0

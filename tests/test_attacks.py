@@ -1,6 +1,7 @@
 """The attack wrapper: ART's attacks run unchanged on an estimator whose per-label class gradient takes one
 backward pass; its gradients and a Carlini-Wagner set equal stock ART's."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -68,3 +69,59 @@ def test_the_estimator_runs_on_the_profiles_device():
             attacks.classifier(model, 10, "cuda")
     else:
         assert attacks.classifier(model, 10, "cuda").device.type == "cuda"
+
+
+def test_every_attack_crafts_the_same_bits_with_the_weights_frozen(smoke, few, monkeypatch):
+    """Frozen weights only skip the weights' gradients, which no attack uses: every attack's set is the one it
+    crafts on a model whose weights require gradients, and the weights are trainable again afterwards. (A small
+    untrained VGG19 on 8 images: the three gradient paths of ART's estimator are the same on any model.)"""
+    from robustness.models import create_model
+
+    x, y = few[0][:8], few[1][:8]
+    torch.manual_seed(0)
+    model = create_model("vgg19", 10, 0.0625, [0.5] * 3, [0.25] * 3).eval()
+    seen = []
+    real = attacks._craft
+    monkeypatch.setattr(attacks, "_craft", lambda *a: seen.append(any(p.requires_grad for p in a[1].parameters()))
+                        or real(*a))
+    for name in smoke.attacks:
+        spec = attacks.attack_spec(smoke, name)
+        frozen = attacks.craft(spec, model, x, y, 10, layout="channels_last")
+        assert all(p.requires_grad for p in model.parameters())
+        with monkeypatch.context() as m:
+            m.setattr(attacks, "input_gradients_only", contextlib.nullcontext)
+            trainable = attacks.craft(spec, model, x, y, 10, layout="channels_last")
+        np.testing.assert_array_equal(frozen, trainable, err_msg=name)
+    assert seen == [False, True] * len(smoke.attacks)
+
+
+def test_the_second_gradient_of_the_same_images_reuses_the_first_forward_pass(smoke_base, few):
+    """Carlini-Wagner asks for two labels' gradients of the same images in a row: one forward pass serves both,
+    a third call, other images or changed weights get a new one, and every gradient is stock ART's."""
+    x, y = few
+    model = smoke_base.load()
+    fast, stock = attacks.classifier(model, 10), _stock(model, 10)
+    forwards = []
+    a, b = (y + 1) % 10, (y + 2) % 10
+
+    def counted(*calls):
+        handle = model.register_forward_hook(lambda *_: forwards.append(1))
+        try:
+            return [fast.class_gradient(xx, label=label) for xx, label in calls]
+        finally:
+            handle.remove()
+
+    ga, gb, ga_again = counted((x, a), (x, b), (x, a))
+    assert len(forwards) == 2  # the pair shared one; the third call found the graph used up
+    for got, label in ((ga, a), (gb, b), (ga_again, a)):
+        np.testing.assert_array_equal(got, stock.class_gradient(x, label=label))
+    other = x.copy()
+    other[0, 0, 0, 0] = 1 - other[0, 0, 0, 0]
+    counted((other, b))
+    assert len(forwards) == 3  # other images: a new forward pass
+    counted((x, a))
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)
+    (g_changed,) = counted((x, b))
+    assert len(forwards) == 5  # changed weights: a new forward pass, and the new weights' gradient
+    np.testing.assert_array_equal(g_changed, stock.class_gradient(x, label=b))

@@ -106,27 +106,86 @@ def test_expected_failures_name_real_cells_of_the_profile_they_were_measured_on(
             assert set(measured) == {"value", "interval", "n"} and measured["n"] >= 1
 
 
+class _FakeRunner:
+    """A runner whose inferences take `seconds()` each, recording the order it was called in."""
+
+    def __init__(self, name, calls, seconds=lambda: 1e-3):
+        self.name, self.calls, self.seconds = name, calls, seconds
+
+    def set_input(self, x):
+        pass
+
+    def infer_one(self):
+        self.calls.append(self.name)
+        return self.seconds()
+
+
 def test_latency_alternates_in_a_shuffled_order():
     from robustness import deploy
 
     calls = []
-
-    class Fake:
-        def __init__(self, name):
-            self.name = name
-
-        def set_input(self, x):
-            pass
-
-        def infer_one(self):
-            calls.append(self.name)
-
-    runners = {n: Fake(n) for n in ("base", "0", "0.5")}
+    runners = {n: _FakeRunner(n, calls) for n in ("base", "0", "0.5")}
     times = deploy.alternating_latency(runners, np.zeros((1, 3, 32, 32), np.float32), iterations=50, warmup=2)
     assert {k: len(v) for k, v in times.items()} == {"base": 50, "0": 50, "0.5": 50}
     rounds = [tuple(calls[i:i + 3]) for i in range(6, len(calls), 3)]  # after the two warm-up rounds
     assert all(sorted(r) == ["0", "0.5", "base"] for r in rounds)  # each round times every IR once
     assert len({r[0] for r in rounds}) == 3  # and no IR always goes first
+
+
+def test_latency_rounds_stop_once_every_median_is_known_to_the_precision():
+    from robustness import deploy
+
+    x1 = np.zeros((1, 3, 32, 32), np.float32)
+    steady = {n: _FakeRunner(n, []) for n in ("base", "0")}
+    times = deploy.alternating_latency(steady, x1, iterations=200, warmup=0, precise=("base", "0"), precision=0.01)
+    assert len(times["base"]) == 30  # the fewest rounds: a steady machine knows its medians at once
+    rng = np.random.default_rng(0)
+    noisy = {"base": _FakeRunner("base", [], lambda: rng.lognormal(0, 0.5)), "0": _FakeRunner("0", [])}
+    times = deploy.alternating_latency(noisy, x1, iterations=200, warmup=0, precise=("base", "0"), precision=0.01)
+    assert len(times["base"]) == 200  # never known to 1%: every round
+    times = deploy.alternating_latency(noisy, x1, iterations=200, warmup=0, precise=("0",), precision=0.01)
+    assert len(times["base"]) == 30  # only the IRs in `precise` decide
+
+
+def test_a_runner_reports_openvinos_own_time_and_its_clock_sums_it(store, smoke_base):
+    from robustness import deploy, pipeline
+
+    runner = deploy.Runner(pipeline.ir_model(store, smoke_base).file("model.xml"), latency=True)
+    runner.set_input(np.zeros((1, 3, 32, 32), np.float32))
+    start = runner.clock()
+    seconds = [runner.infer_one() for _ in range(5)]
+    assert all(s > 0 for s in seconds) and seconds[-1] == runner.request.latency / 1000
+    assert runner.clock() - start == pytest.approx(sum(seconds), rel=1e-12)
+
+
+def test_an_architectures_irs_are_timed_once_per_run_for_all_its_criteria(store, smoke, smoke_dataset,
+                                                                          monkeypatch):
+    """The criteria's cells share one timing, also when they run in different processes of the run (a Store
+    object each, as xdist workers have), whichever worker xdist gives them; another run times again."""
+    import uuid
+
+    from robustness import deploy
+    from robustness.store import Store
+
+    timed = []
+
+    def fake(runners, x1, iterations, warmup, precise=(), precision=0.0):
+        timed.append(sorted(runners))
+        return {k: [2e-3 if k in ("base", "control") else 1e-3] * 40 for k in runners}
+
+    monkeypatch.setattr(deploy, "alternating_latency", fake)
+    claim = claims.get_claim("latency_gain_8pct")
+    mine = [c for c in claims.cells(claim, smoke) if c["arch"] == smoke.archs[0]]
+    run = uuid.uuid4().hex
+    records = [claims.measure(claim, cell, Store(store.root, run_id=run), smoke, smoke_dataset) for cell in mine]
+    assert len(mine) == len(smoke.criteria) > 1
+    assert timed == [sorted(["base", "control", *(f"{c}-0.5" for c in smoke.criteria)])]  # one alternation
+    assert all(r["value"] == pytest.approx(0.5) and r["control_gain"]["value"] == pytest.approx(0.0)
+               for r in records)
+    assert all(r["n"] == 40 and "alternating with the architecture's other criteria" in r["compared"]
+               for r in records)
+    claims.measure(claim, mine[0], Store(store.root, run_id=uuid.uuid4().hex), smoke, smoke_dataset)
+    assert len(timed) == 2  # the next run measures anew
 
 
 def test_a_cell_whose_ir_disagrees_with_torch_is_an_error(store, smoke, smoke_dataset, monkeypatch):
@@ -163,7 +222,21 @@ def test_predictions_come_from_the_ir_and_record_their_parity_with_torch(store, 
     assert par["max_logit_diff"] < 1e-3
 
 
-def test_claim_cells_are_ordered_to_cycle_through_architectures(pytester, tmp_path):
+def test_an_ir_compiled_once_predicts_another_set_as_a_fresh_compile_does(store, smoke_dataset, smoke_base):
+    from pathlib import Path
+
+    from robustness import deploy, pipeline
+
+    xml = str(pipeline.ir_model(store, smoke_base).file("model.xml"))
+    x, _ = pipeline.load_arrays(smoke_dataset, "test")
+    runner = pipeline._prediction_runner(xml, 16)
+    runner.logits(x[:40])
+    assert pipeline._prediction_runner(xml, 16) is runner  # compiled once per process and batch size
+    fresh = deploy.Runner(Path(xml), batch=16, threads=1)
+    np.testing.assert_array_equal(runner.logits(x[40:45]), fresh.logits(x[40:45]))  # nothing of the last set left
+
+
+def test_claim_cells_cycle_through_architectures_and_timed_cells_come_last(pytester, tmp_path):
     from pathlib import Path
 
     pytester.makepyfile(test_claims=(Path(__file__).parent / "claims" / "test_claims.py").read_text())
@@ -172,3 +245,6 @@ def test_claim_cells_are_ordered_to_cycle_through_architectures(pytester, tmp_pa
     ids = [line for line in result.outlines if "test_adv_within_1pp[" in line]
     archs = [next(a for a in ("resnet50", "vgg19") if a in i) for i in ids]
     assert len(ids) > 8 and archs[:8] == ["resnet50", "vgg19"] * 4
+    cells = [line for line in result.outlines if "::test_" in line and "[NOTSET]" not in line]
+    timed = [i for i, line in enumerate(cells) if "test_latency_gain_8pct[" in line]
+    assert timed and timed == list(range(len(cells) - len(timed), len(cells)))  # after every other cell

@@ -96,3 +96,10 @@ def test_latency_gain_net_of_the_control_arm():
     assert net.value == pytest.approx(expected) and net.lo <= net.value <= net.hi
     assert net.value == pytest.approx(gross.value - metrics.latency_gain(base, control).value)
     assert 0.28 < net.value < 0.32 and 0.23 < gross.value < 0.27  # the control's 5% is credited back
+
+
+def test_median_precision_is_the_half_width_of_the_medians_interval_relative_to_it():
+    assert metrics.median_precision([2e-3] * 30) == 0.0
+    x = np.random.default_rng(0).normal(1.0, 0.1, 2000)
+    # the median of a normal sample has standard error 1.2533 sigma / sqrt(n): 95% half-width about 0.0055
+    assert metrics.median_precision(x) == pytest.approx(1.96 * 1.2533 * 0.1 / np.sqrt(2000), rel=0.25)

@@ -87,6 +87,30 @@ def test_a_partial_run_merges_into_the_results_and_drops_no_cell(pytester, share
     assert claims_seen == {"clean_within_2pp", "ir_size_cut_66"}
 
 
+HEAVY = '''
+import sys
+
+
+def pytest_sessionfinish(session):
+    worker = getattr(session.config, "workerinput", {}).get("workerid", "controller")
+    heavy = ("torch", "torchvision", "nncf", "openvino", "art")
+    (session.config.rootpath / f"heavy-{worker}.txt").write_text(",".join(m for m in heavy if m in sys.modules))
+'''
+
+
+def test_a_warm_claims_run_imports_no_torch_in_any_process(pytester, shared_cache):
+    """A warm run derives keys and reads what is stored: importing torch would cost each process seconds."""
+    results = pytester.path / "results"
+    cold = _run(pytester, shared_cache, results, "-k", "clean_within_2pp or ir_size_cut_66")
+    assert sum(cold.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 4
+    pytester.makeconftest(HEAVY)
+    warm = _run(pytester, shared_cache, results, "-k", "clean_within_2pp or ir_size_cut_66", "-n", "2")
+    assert sum(warm.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 4
+    assert "built 0 artifacts" in warm.stdout.str()
+    found = {p.name: p.read_text() for p in pytester.path.glob("heavy-*.txt")}
+    assert set(found) == {"heavy-controller.txt", "heavy-gw0.txt", "heavy-gw1.txt"} and not any(found.values()), found
+
+
 def test_results_of_another_profile_are_refused_never_overwritten(tmp_path):
     smoke = load_profile("smoke")
     rec = {"claim": "ir_size_cut_66", "cell": "digits-vgg19-l1-0.5", "verdict": "reproduced", "value": 0.7,
@@ -174,3 +198,25 @@ def test_the_table_adjusts_for_multiplicity_and_says_when_n_cannot_show_the_boun
     assert row["not reproduced"] == 1 and row["not reproduced (FDR 5%)"] == 0
     assert row["n can show the bound"] is False and row["narrowest half-width"] > 0.01
     assert "n cannot show the bound" in "\n".join(report.table_lines(recs))
+
+
+def test_a_plot_is_drawn_again_only_when_its_records_change(tmp_path, monkeypatch):
+    """A warm run re-times the latency cells alone: their plot is drawn again, the others are kept."""
+    size = {"claim": "ir_size_cut_66", "cell": "digits-vgg19-l1-0.5", "arch": "vgg19", "criterion": "l1",
+            "ratio": 0.5, "value": 0.7, "interval": [0.7, 0.7], "n": 1, "verdict": "reproduced", "message": "m",
+            "base_bytes": 100, "bytes_by_ratio": {"0": 100, "0.5": 30}}
+    heat = {"claim": "transfer_consistent", "cell": "base-digits-l1-pgd-0.5", "criterion": "l1", "attack": "pgd",
+            "value": 0.9, "interval": [0.5, 1.0], "n": 8, "verdict": "inconclusive", "message": "m",
+            "transfer": {"a->b": {"base": 0.9, "pruned": 0.8}, "b->a": {"base": 0.7, "pruned": 0.6}}}
+    drawn = []
+
+    def counted(draw):
+        return lambda records, path: drawn.append(path.name) or draw(records, path)
+
+    monkeypatch.setattr(report, "PLOTS", [(counted(d), claims_read, name) for d, claims_read, name in report.PLOTS])
+    report.plot([size, heat], tmp_path)
+    assert sorted(drawn) == ["size_latency.png", "transfer_heatmaps.png"]
+    drawn.clear()
+    assert report.plot([{**size, "value": 0.71}, heat], tmp_path) == [tmp_path / "transfer_heatmaps.png",
+                                                                       tmp_path / "size_latency.png"]
+    assert drawn == ["size_latency.png"]
