@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from robustness import adversarial_training, stages
+from robustness import adversarial_training, isa, stages
 from robustness import data as data_mod
 from robustness.errors import CorruptArtifactError, UsageError
 from robustness.profiles import Profile, is_factory_path
@@ -62,14 +62,16 @@ def _get(store: Store, kind: str, spec: dict[str, Any], parents: list[Artifact],
 
 def _get_torch_built(store: Store, kind: str, spec: dict[str, Any], parents: list[Artifact],
                      build: Callable[[Path], dict[str, Any]], label: str, threads: int) -> Artifact:
-    """_get for artifacts computed with torch: CPU kernels sum in a thread-dependent order, so the thread
-    count is part of the key and the build runs with exactly that many threads."""
+    """_get for artifacts computed with torch: CPU kernels sum in a thread-dependent and an instruction-set
+    dependent order, so the thread count and the instruction set (robustness.isa) are part of the key and the build
+    runs with exactly those."""
     def run(tmp: Path) -> dict[str, Any]:
         from robustness import training
 
+        isa.check()
         with training.torch_threads(threads):
             return build(tmp)
-    return _get(store, kind, {**spec, "threads": threads}, parents, run, label)
+    return _get(store, kind, {**spec, "threads": threads, "cpu_isa": isa.in_force()}, parents, run, label)
 
 
 @functools.lru_cache(maxsize=None)

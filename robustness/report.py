@@ -134,9 +134,11 @@ def latency_lines(records: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     cpus = sorted({r.get("cpu", "?") for r in rows})
-    lines = ["## Latency at ratio 0.5", "", f"OpenVINO CPU, batch 1, timed on {', '.join(cpus)}; gain = 1 - median "
-             "pruned / median base; the verdict is on the gain net of the control arm's (the same architecture "
-             "timed alongside), with a 95% paired bootstrap interval over alternating rounds.", "",
+    threads = sorted({str(r.get("threads", "the latency hint's")) for r in rows})
+    lines = ["## Latency at ratio 0.5", "", f"OpenVINO CPU, batch 1, {' or '.join(threads)} inference thread(s), "
+             f"each inference as OpenVINO times it, on {', '.join(cpus)}; gain = 1 - median pruned / median base; "
+             "the verdict is on the gain net of the control arm's (the same architecture timed alongside), with a "
+             "95% paired bootstrap interval over alternating rounds.", "",
              "| architecture | criterion | base ms | 50% pruned ms | gain | control arm | net gain | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

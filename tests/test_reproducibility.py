@@ -117,3 +117,22 @@ def test_an_ir_exported_twice_is_byte_identical(tmp_path):
         deploy.export_ir(model, tmp_path / name / "model.xml")
     for suffix in ("xml", "bin"):
         assert (tmp_path / "a" / f"model.{suffix}").read_bytes() == (tmp_path / "b" / f"model.{suffix}").read_bytes()
+
+
+def test_torch_computes_with_the_pinned_instruction_set_and_keys_record_it(store, smoke, smoke_base, monkeypatch):
+    """AVX-512 kernels sum in another order than AVX2 ones: the pin makes a build the same on every x86 machine
+    (the gate's snapshots, recorded on an AVX2 machine, pass on an AVX-512 one), and keys say what was pinned."""
+    import platform
+
+    import pytest
+    import torch
+
+    from robustness import isa
+    from robustness.errors import UsageError
+
+    if platform.machine().lower() in ("x86_64", "amd64"):  # pinned on import, before torch computed anything
+        assert torch.backends.cpu.get_cpu_capability().lower() == isa.in_force()["ATEN_CPU_CAPABILITY"].lower()
+    assert smoke_base.artifact.spec["cpu_isa"] == isa.in_force()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "not-" + torch.backends.cpu.get_cpu_capability())
+    with pytest.raises(UsageError, match="import robustness before torch computes"):
+        isa.check()
