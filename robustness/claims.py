@@ -314,8 +314,9 @@ def _architecture_latency(ctx: Context, base: pipeline.ModelRef, ratio: float) -
     path = ctx.store.run_folder() / f"latency-{hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]}.json"
     with FileLock(f"{path}.lock"):
         if not path.exists():
-            runners = {k: deploy.Runner(ir.file("model.xml"), latency=True, threads=LATENCY_THREADS)
-                       for k, ir in irs.items()}
+            with ctx.store.computing():  # compiling is computing: no other worker's timing runs beside it
+                runners = {k: deploy.Runner(ir.file("model.xml"), latency=True, threads=LATENCY_THREADS)
+                           for k, ir in irs.items()}
             x1 = pipeline.load_arrays(ctx.ds, "test")[0][:1]
             with ctx.store.timing():  # no build or claim computation of this store runs meanwhile, in any process
                 raw = deploy.alternating_latency(runners, x1, p.latency_iterations, p.latency_warmup,

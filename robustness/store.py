@@ -143,12 +143,8 @@ class Store:
     def _machine(self):
         """The hold lives on this machine, not in the store: on a cluster every node mounts the store, but a
         node's builds must not hold back another node's timing (and SQLite, behind the lock, is unsafe on NFS)."""
-        from filelock import ReadWriteLock
-
         if self._hold is None:
-            folder = machine_folder(self.root)
-            folder.mkdir(exist_ok=True)
-            self._hold = ReadWriteLock(str(folder / "machine.db"))
+            self._hold = machine_hold(self.root)
         return self._hold
 
     def run_folder(self) -> Path:
@@ -321,13 +317,28 @@ def machine_folder(root: Path | str) -> Path:
     return Path(tempfile.gettempdir()) / f"robustness-{digest}"
 
 
-def read_events(root: Path, run_id: str | None = None) -> list[dict[str, Any]]:
-    """The store's event log (of one run), read without creating anything."""
+def machine_hold(root: Path | str):
+    """The timing hold of the store at `root` on this machine (filelock's ReadWriteLock: one per path and process,
+    reentrant, a waiting writer goes first)."""
+    from filelock import ReadWriteLock
+
+    folder = machine_folder(root)
+    folder.mkdir(exist_ok=True)
+    return ReadWriteLock(str(folder / "machine.db"))
+
+
+def read_events(root: Path, run_id: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+    """The store's event log (of one run), from byte `since` on, read without creating anything. The log only
+    grows (about 2 MB per warm default run): a run that knows where the log ended when it began reads its own
+    part, whatever the store's history."""
     path = Path(root) / "events.jsonl"
     if not path.exists():
         return []
+    with open(path, "rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
     out = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
             rec = json.loads(line)
         except ValueError:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from robustness.errors import CorruptArtifactError, StoreError, UsageError
-from robustness.store import Store, load_npz, load_state_dict, save_npz
+from robustness.store import Store, load_npz, load_state_dict, read_events, save_npz
 
 
 def _build_payload(tmp):
@@ -45,6 +45,16 @@ def test_builds_once_then_reuses_with_manifest(tmp_path):
     assert manifest["kind"] == "thing" and manifest["spec"] == {"a": 1} and "torch" in manifest["versions"]
     assert [e["event"] for e in store.events()] == ["building", "built", "cached"]
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_a_run_reads_the_event_log_from_where_it_began(tmp_path):
+    # the summary at the end of a run reads the log from its size when the run began, not the store's history
+    _get(Store(tmp_path, run_id="earlier"))
+    began = (tmp_path / "events.jsonl").stat().st_size
+    _get(Store(tmp_path, run_id="later"))
+    assert {e["run"] for e in read_events(tmp_path, since=began)} == {"later"}
+    assert [e["event"] for e in read_events(tmp_path, "later", since=began)] == ["cached"]
+    assert {e["run"] for e in read_events(tmp_path)} == {"earlier", "later"}
 
 
 def _damage_truncate(art):
