@@ -15,6 +15,9 @@ is taken on the claim's `reference`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -294,10 +297,6 @@ def _architecture_latency(ctx: Context, base: pipeline.ModelRef, ratio: float) -
     timings, and the machine is held once per architecture instead of once per cell. The timing is kept in the
     run's folder on this machine, so the cells share it in whichever xdist worker they run (xdist_group alone
     cannot promise one worker: pytest 9.2 broke loadgroup, pytest-dev/pytest-xdist#1386)."""
-    import hashlib
-    import json
-    import os
-
     from filelock import FileLock
 
     from robustness import deploy
