@@ -1,9 +1,9 @@
 """The instruction set torch computes with on x86 CPUs, pinned so that a build gives the same bits on every
 machine: AVX-512 kernels sum in another order than AVX2 ones, and on an AVX-512 machine the same code and seeds
 trained other models (the smoke gate's PGD accuracy moved by 26 points, 2026-11-29); capped at AVX2, that machine
-passed the smoke gate's snapshots recorded on AVX2 machines again. Torch, oneDNN and MKL read these variables once, when they
-first compute, so robustness/__init__.py pins them on import; a variable you set yourself is kept, and every key
-of a torch-built artifact records what was in force."""
+passed the smoke gate's snapshots recorded on AVX2 machines again. Torch, oneDNN and MKL read these variables
+once, when they first compute, so robustness/__init__.py pins them on import; a variable you set yourself is kept,
+and every key of a torch-built artifact records what was in force."""
 
 from __future__ import annotations
 
