@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from robustness.errors import UsageError
-from robustness.profiles import ATTACKS, LINF_ATTACKS, Profile
+from robustness.profiles import ATTACKS, LINF_ATTACKS, QUERY_ATTACKS, Profile
 from robustness.progress import eta
 
 if TYPE_CHECKING:  # torch where an attack runs: keys ask for an attack's spec, and keys need no torch
@@ -215,6 +215,54 @@ def _craft(spec: AttackSpec, model: nn.Module, x: np.ndarray, y: np.ndarray, num
     x_adv = np.concatenate(out).astype(np.float32)
     check_perturbation(spec, x, x_adv)
     return x_adv
+
+
+def query_spec(profile: Profile, eps: float | None = None) -> AttackSpec:
+    """The query-based attack on a deployed model: its budget (iterations) and settings are in every key."""
+    eps = profile.eps if eps is None else eps
+    if not 0 <= eps <= 1:
+        raise UsageError(f"eps {eps} is outside [0, 1]: eps is Linf in [0,1] pixel space, e.g. 8/255")
+    params = {"batch_size": profile.attack_batch_size, "max_iter": profile.query_max_iter,
+              "p_init": profile.query_p_init, "nb_restarts": 1, "norm": "inf"}
+    return AttackSpec(profile.query_attack, eps, params, profile.seed)
+
+
+def craft_query(spec: AttackSpec, predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
+                num_classes: int, progress: Callable[[str], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Adversarial versions of x against a model seen only through `predict` (images -> class scores): ART's
+    SquareAttack (Andriushchenko et al. 2020) through ART's BlackBoxClassifierNeuralNetwork, so an IR without
+    gradients (an INT8 model, a team's export) faces an attacker who sees only its outputs. Returns the examples
+    and the queries spent (images sent to `predict`)."""
+    from art.attacks.evasion import SquareAttack
+    from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+
+    if spec.name not in QUERY_ATTACKS:
+        raise UsageError(f"unknown query attack {spec.name!r}: choose from {', '.join(QUERY_ATTACKS)}")
+    if spec.eps == 0 or not len(x):
+        return x.copy(), {"queries": 0, "queries_per_image": 0.0}
+    queried = [0]
+
+    def counted(batch: np.ndarray) -> np.ndarray:
+        queried[0] += len(batch)
+        return predict(np.ascontiguousarray(batch, dtype=np.float32))
+
+    p = spec.params
+    clf = BlackBoxClassifierNeuralNetwork(counted, input_shape=tuple(x.shape[1:]), nb_classes=num_classes,
+                                          clip_values=(0.0, 1.0))
+    seed_everything(spec.seed)
+    attack = SquareAttack(clf, norm=np.inf, eps=spec.eps, max_iter=p["max_iter"], p_init=p["p_init"],
+                          nb_restarts=p["nb_restarts"], batch_size=p["batch_size"], verbose=False)
+    out, chunk, started = [], max(p["batch_size"], 1), time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for start in range(0, len(x), chunk):
+            xb, yb = x[start:start + chunk], y[start:start + chunk]
+            out.append(attack.generate(x=np.ascontiguousarray(xb, dtype=np.float32), y=yb.astype(np.int64)))
+            if progress is not None and len(x) > chunk:
+                progress(f"  {spec.name}: images {eta(min(start + chunk, len(x)), len(x), started)}")
+    x_adv = np.concatenate(out).astype(np.float32)
+    check_perturbation(spec, x, x_adv)
+    return x_adv, {"queries": int(queried[0]), "queries_per_image": queried[0] / len(x)}
 
 
 def check_perturbation(spec: AttackSpec, x: np.ndarray, x_adv: np.ndarray, slack: float = 1e-6) -> None:

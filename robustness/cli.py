@@ -69,6 +69,8 @@ def make_parser() -> argparse.ArgumentParser:
     exp.add_argument("--results-dir", type=Path, help="default: results/<profile>-<profile hash>")
     show = sub.add_parser("profile", help="print a profile's settings as TOML-ready key = value lines")
     _add_profile_options(show)
+    show.add_argument("--hash", action="store_true", help="print only the profile's hash (results folders and CI "
+                                                          "cache keys are named by it)")
     return parser
 
 
@@ -92,7 +94,11 @@ def _profile(args: argparse.Namespace):
 def cmd_profile(args: argparse.Namespace) -> int:
     import json
 
-    for key, value in _profile(args).to_dict().items():
+    profile = _profile(args)
+    if args.hash:  # what results folders and a CI cache key are named by
+        print(profile.hash)
+        return 0
+    for key, value in profile.to_dict().items():
         print(f"{key} = {json.dumps(value)}")
     return 0
 

@@ -60,8 +60,9 @@ def ir_parameters(ov_model) -> int:
                    if op.get_type_name() == "Constant" and op.get_output_element_type(0).is_real()))
 
 
-def export_ir(model: nn.Module, xml_path: Path) -> dict[str, Any]:
-    """Convert, remove zeroed filters, save FP32 model.xml/model.bin; return size and channel facts."""
+def export_ir(model: nn.Module, xml_path: Path, remove_zeroed: bool = True) -> dict[str, Any]:
+    """Convert, remove zeroed filters (unless `remove_zeroed` is False), save FP32 model.xml/model.bin; return
+    size and channel facts."""
     import openvino as ov
     import torch
     from openvino._offline_transformations import apply_pruning_transformation
@@ -71,9 +72,11 @@ def export_ir(model: nn.Module, xml_path: Path) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         ov_model = ov.convert_model(model, example_input=torch.rand(1, 3, 32, 32), input=[1, 3, 32, 32])
     pools = _downgrade_pools(ov_model)
-    apply_pruning_transformation(ov_model)
+    if remove_zeroed:
+        apply_pruning_transformation(ov_model)
     channels = conv_channels(ov_model)
-    check_channels(model, [c for _, c in channels])
+    if remove_zeroed:
+        check_channels(model, [c for _, c in channels])
     _stable_names(ov_model)
     ov.save_model(ov_model, str(xml_path), compress_to_fp16=False)
     bin_path = xml_path.with_suffix(".bin")
@@ -124,6 +127,89 @@ def check_channels(model: nn.Module, ir_channels: list[int]) -> None:
                          "exactly the pruned filters")
 
 
+def read_checked(xml_path: Path, num_classes: int | None, origin: str):
+    """An IR (or an ONNX file) OpenVINO can read, taking N x 3 x 32 x 32 images and giving `num_classes` scores, as
+    the base model does; anything else is one line naming the file and what it holds."""
+    import openvino as ov
+
+    from robustness.errors import UsageError
+
+    try:
+        model = ov.Core().read_model(str(xml_path))
+    except Exception as exc:  # OpenVINO raises RuntimeError for a missing, truncated or foreign file
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{origin}: OpenVINO cannot read it ({first}): give an IR (model.xml with its .bin "
+                         "beside it) or an ONNX file exported from the model") from None
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UsageError(f"{origin}: the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                         "give a classifier with one image input and one output of class scores")
+    shape = model.inputs[0].get_partial_shape()
+    expected = [None, 3, 32, 32]
+    if shape.rank.is_dynamic or shape.rank.get_length() != 4 or any(
+            want is not None and dim.is_static and dim.get_length() != want for dim, want in zip(shape, expected)):
+        raise UsageError(f"{origin}: its input is {shape}, the base model's N x 3 x 32 x 32 (images in [0, 1], "
+                         "normalisation inside): export the variant with the base's input")
+    out = model.outputs[0].get_partial_shape()
+    if out.rank.is_dynamic or out.rank.get_length() != 2 or (
+            num_classes is not None and out[1].is_static and out[1].get_length() != num_classes):
+        raise UsageError(f"{origin}: its output is {out}, the base model's N x {num_classes} (one score per "
+                         "class): give a variant of the same classifier")
+    try:  # weights are read lazily: a damaged .bin shows when the model is compiled and run
+        probe = model.clone()
+        probe.reshape([1, 3, 32, 32])
+        ov.Core().compile_model(probe, "CPU", {"INFERENCE_NUM_THREADS": 1})(np.zeros((1, 3, 32, 32), np.float32))
+    except Exception as exc:  # noqa: BLE001  OpenVINO raises RuntimeError for whatever it cannot run
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{origin}: OpenVINO cannot run it ({first}): give the IR or ONNX file as exported, "
+                         "with its weights whole") from None
+    return model
+
+
+def precision(ov_model) -> dict[str, Any]:
+    """What the IR holds: FakeQuantize nodes and 8-bit weight constants mark an INT8 model (NNCF's quantize)."""
+    from collections import Counter
+
+    ops = ov_model.get_ordered_ops()
+    consts = Counter(str(op.get_output_element_type(0).get_type_name()) for op in ops
+                     if op.get_type_name() == "Constant" and op.get_output_size() == 1
+                     and int(np.prod(op.get_output_shape(0))) > 1)
+    fq = sum(op.get_type_name() == "FakeQuantize" for op in ops)
+    eight = consts.get("i8", 0) + consts.get("u8", 0)
+    kind = "INT8" if fq or eight else "FP16" if consts.get("f16", 0) else "FP32"
+    return {"precision": kind, "fake_quantize": int(fq), "weight_constants": dict(sorted(consts.items()))}
+
+
+def cpu_int8_features() -> dict[str, Any]:
+    """The CPU's int8 instructions (INT8 latency depends on them) and what OpenVINO's CPU plugin reports."""
+    import openvino as ov
+
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    wanted = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16")
+    return {"int8_instructions": [f for f in wanted if f in flags],
+            "openvino_capabilities": list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))}
+
+
+def runtime_precisions(compiled) -> dict[str, dict[str, int]]:
+    """Per layer type of the compiled model, how many layers run at each precision (u8/i8 for int8 kernels):
+    what OpenVINO actually executed, not what the IR asked for."""
+    from collections import Counter, defaultdict
+
+    out: dict[str, Counter] = defaultdict(Counter)
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        rt = op.get_rt_info()
+        layer = rt["layerType"].astype(str) if "layerType" in rt else op.get_type_name()
+        if layer in ("Convolution", "FullyConnected", "MatMul", "GroupConvolution", "Deconvolution"):
+            out[layer][rt["runtimePrecision"].astype(str) if "runtimePrecision" in rt else "?"] += 1
+    return {k: dict(v) for k, v in sorted(out.items())}
+
+
 class Runner:
     """OpenVINO CPU inference of one IR with a static input shape: batched predictions, or (batch 1) latency
     timed the way benchmark_app times it."""
@@ -140,7 +226,10 @@ class Runner:
             config["INFERENCE_NUM_THREADS"] = threads
         model = core.read_model(str(xml_path))
         self.batch = 1 if latency else batch
-        model.reshape([self.batch, 3, 32, 32])
+        try:
+            model.reshape([self.batch, 3, 32, 32])
+        except RuntimeError:  # an IR with its batch fixed inside (a team's export): predicted one image at a time
+            self.batch = int(model.inputs[0].get_partial_shape()[0].get_length())
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self.input = self.request.get_input_tensor(0)  # set once; a timed call copies nothing

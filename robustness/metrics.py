@@ -237,3 +237,26 @@ def median_precision(seconds: list[float] | np.ndarray) -> float:
     median = float(np.median(x))
     ci = stats.quantile_test(x, q=median, p=0.5).confidence_interval(CONFIDENCE)
     return float(ci.high - ci.low) / (2 * median) if median > 0 else float("inf")
+
+
+def n_to_decide(b_only: int, a_only: int, n: int, bound: float, limit: int = 10_000_000) -> int | None:
+    """The number of images at which a paired interval with the same discordance rates (b_only and a_only per n)
+    would no longer straddle `bound`: what an inconclusive gate needs to be decided. None when the measured
+    difference sits on the bound (no n decides it) or beyond `limit`."""
+    d = (b_only - a_only) / n
+    if abs(d - bound) < 1e-12:
+        return None
+
+    def decided(m: float) -> bool:
+        lo, hi = paired_interval(b_only * m / n, a_only * m / n, m)
+        return bool(hi <= bound or lo > bound)
+
+    lo, hi = float(n), float(n)
+    while not decided(hi):
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            return None
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if decided(mid) else (mid, hi)
+    return int(np.ceil(hi))

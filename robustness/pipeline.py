@@ -146,6 +146,8 @@ class ModelRef:
     @property
     def name(self) -> str:
         m = self.meta
+        if m.get("variant"):  # a team's shipped artifact goes by the name its profile gives it
+            return str(m["variant"])
         adv = "-adv" if self.training == "adversarial" else ""
         if m.get("criterion"):
             return f"{m['arch']}-{m['criterion']}-{m['ratio']}{adv}"
@@ -158,7 +160,8 @@ class ModelRef:
 def build_module(meta: dict[str, Any], state: dict[str, torch.Tensor], origin: str) -> nn.Module:
     from robustness.models import create_model
 
-    model = create_model(meta["arch"], meta["num_classes"], meta["width"], meta["mean"], meta["std"])
+    model = create_model(meta["arch"], meta["num_classes"], meta["width"], meta["mean"], meta["std"],
+                         **meta.get("factory_kwargs", {}))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -478,13 +481,16 @@ def pruned_model(store: Store, profile: Profile, ds: Artifact, base: ModelRef, c
 
 # deployment ---------------------------------------------------------------------------------------------------
 def ir_model(store: Store, model: ModelRef, progress: Progress | None = None) -> Artifact:
-    """FP32 OpenVINO IR of a model, zeroed filters removed by OpenVINO's pruning transformation."""
-    spec = {"format": "openvino-ir", "precision": "FP32", "pruning_transformation": True, "model": model.subdir}
+    """FP32 OpenVINO IR of a model, zeroed filters removed by OpenVINO's pruning transformation; a team's variant
+    is exported as it is (its layers are already the size it ships)."""
+    shipped = model.meta.get("role") == "variant"
+    spec = {"format": "openvino-ir", "precision": "FP32", "pruning_transformation": not shipped,
+            "model": model.subdir}
 
     def build(tmp: Path) -> dict[str, Any]:
         from robustness import deploy
 
-        info = deploy.export_ir(model.load(), tmp / "model.xml")
+        info = deploy.export_ir(model.load(), tmp / "model.xml", remove_zeroed=not shipped)
         _say(progress)(f"IR {model.name}: {info['bin_bytes']} bytes, {info['ir_parameters']} parameters")
         return {**info, "model": model.meta}
 
@@ -497,22 +503,50 @@ PARITY_MARGIN = 0.05  # and every image whose top-two logit margin in the IR is 
 PARITY_MIN = 0.995  # agreement below this makes every cell scored on the set an error
 
 
-def predictions(store: Store, model: ModelRef, target: Artifact, part: str) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class IRRef:
+    """A deployed model known only by its OpenVINO IR (a team's INT8 IR or ONNX file): it is predicted and attacked
+    through its outputs alone. `reference`: an IR whose labels the parity check compares with, if there is one."""
+
+    artifact: Artifact
+    meta: dict[str, Any]
+    reference: Artifact | None = None
+
+    subdir = ""
+    training = "standard"
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("variant") or self.meta.get("name") or self.artifact.key[:12])
+
+
+def deployed_ir(store: Store, model: ModelRef | IRRef) -> Artifact:
+    """The IR a model is deployed as: its own artifact, or the export of a torch model."""
+    return model.artifact if isinstance(model, IRRef) else ir_model(store, model)
+
+
+def predictions(store: Store, model: ModelRef | IRRef, target: Artifact, part: str
+                ) -> tuple[np.ndarray, np.ndarray]:
     """A model's predicted labels on the clean test split (part 'test') or an adversarial set (part 'adv'),
     cached so that every claim cell and xdist worker scores a model on a set once."""
     arrays = load_npz(prediction_set(store, model, target, part).file("predictions.npz"))
     return arrays["pred"], arrays["y"]
 
 
-def prediction_set(store: Store, model: ModelRef, target: Artifact, part: str) -> Artifact:
+def prediction_set(store: Store, model: ModelRef | IRRef, target: Artifact, part: str) -> Artifact:
     """Predictions by the deployed model, the OpenVINO IR (batched, static shape, one thread), with a parity
     check against torch: on a fixed sample of the set and on every image the IR puts near a decision boundary.
-    The artifact's info.parity says how many images were checked and how many agreed."""
+    The artifact's info.parity says how many images were checked and how many agreed. An IR-only model is checked
+    against its reference IR where it has one, else not at all (and its parity says so)."""
     if part not in ("adv", "test"):
         raise UsageError(f"unknown prediction target {part!r}: choose from adv, test")
-    ir = ir_model(store, model)
+    ir = deployed_ir(store, model)
     spec = {"model": model.subdir, "part": part, "engine": "openvino-ir", "batch": 256, "threads": 1,
             "parity": {"sample": PARITY_SAMPLE, "margin": PARITY_MARGIN, "reference": "torch, contiguous"}}
+    parents = [model.artifact, ir, target]
+    if isinstance(model, IRRef):
+        spec["parity"]["reference"] = "reference IR" if model.reference is not None else "none"
+        parents = [ir, target, *([model.reference] if model.reference is not None else [])]
 
     def build(tmp: Path) -> dict[str, Any]:
         if part == "adv":
@@ -523,9 +557,11 @@ def prediction_set(store: Store, model: ModelRef, target: Artifact, part: str) -
         logits = _prediction_runner(str(ir.file("model.xml")), min(len(x), 256) or 1).logits(x)
         pred = logits.argmax(1).astype(np.int64) if len(x) else np.zeros(0, np.int64)
         save_npz(tmp / "predictions.npz", pred=pred, y=y)
+        if isinstance(model, IRRef):
+            return {"parity": ir_parity(model.reference, x, logits)}
         return {"parity": parity(model, x, logits)}
 
-    return _get(store, "predictions", spec, [model.artifact, ir, target], build, f"predictions of {model.name}")
+    return _get(store, "predictions", spec, parents, build, f"predictions of {model.name}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -557,12 +593,32 @@ def parity(model: ModelRef, x: np.ndarray, ir_logits: np.ndarray) -> dict[str, A
         ref = training.logits(_reference_model(str(model.weights), json.dumps(model.meta, sort_keys=True)),
                               x[checked], device="cpu")
     agree = int((ref.argmax(1) == ir_logits[checked].argmax(1)).sum())
-    return {"checked": int(len(checked)), "near_boundary": int(len(near)), "agree": agree,
-            "agreement": agree / len(checked), "max_logit_diff": float(np.abs(ref - ir_logits[checked]).max()),
-            "of": int(len(x))}
+    out = {"checked": int(len(checked)), "near_boundary": int(len(near)), "agree": agree,
+           "agreement": agree / len(checked), "max_logit_diff": _finite_max(np.abs(ref - ir_logits[checked])),
+           "of": int(len(x))}
+    broken = int((~np.isfinite(ir_logits)).any(axis=1).sum())
+    return {**out, "non_finite_logits": broken} if broken else out
 
 
-def correct(store: Store, model: ModelRef, target: Artifact, part: str) -> np.ndarray:
+def _finite_max(values: np.ndarray) -> float | None:
+    """The largest value, or None where a model gave non-finite outputs (a broken model's record still writes)."""
+    return float(values.max()) if np.isfinite(values).all() else None
+
+
+def ir_parity(reference: Artifact | None, x: np.ndarray, ir_logits: np.ndarray) -> dict[str, Any]:
+    """An IR-only model's labels against its reference IR's on every image (both are cheap to run); without a
+    reference, nothing is checked and the record says so: a team's IR is measured as shipped."""
+    if reference is None or not len(x):
+        return {"checked": 0, "agree": 0, "agreement": 1.0, "max_logit_diff": 0.0, "of": int(len(x)),
+                "reference": "none" if reference is None else "reference IR"}
+    ref = _prediction_runner(str(reference.file("model.xml")), min(len(x), 256) or 1).logits(x)
+    agree = int((ref.argmax(1) == ir_logits.argmax(1)).sum())
+    return {"checked": int(len(x)), "agree": agree, "agreement": agree / len(x),
+            "max_logit_diff": _finite_max(np.abs(ref - ir_logits)), "of": int(len(x)), "reference": "reference IR",
+            "informational": True}
+
+
+def correct(store: Store, model: ModelRef | IRRef, target: Artifact, part: str) -> np.ndarray:
     """Per image, whether `model` classifies it right: what every accuracy and paired difference is made of."""
     preds, y = predictions(store, model, target, part)
     return preds == y

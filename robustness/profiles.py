@@ -24,6 +24,8 @@ DEVICES = ["auto", "cpu", "cuda"]
 MEMORY_FORMATS = ["channels_last", "contiguous"]
 TRAININGS = ["adversarial", "standard"]
 ADV_TRAIN_METHODS = ["fgsm_rs", "pgd"]
+QUERY_ATTACKS = ["square"]  # query-based attacks on a deployed model's outputs (ART's SquareAttack)
+GATE_POLICIES = ["fail", "warn"]  # what an inconclusive gate threshold does
 # fields that change nothing while training is ("standard",): left out of the hash then, so profiles from before
 # adversarial training keep their results and expected failures
 ADV_TRAIN_FIELDS = ("training", "adv_train_method", "adv_train_eps", "adv_train_step_size", "adv_train_steps")
@@ -101,6 +103,14 @@ class Profile:
     # and is cheap, so it stays whole (NNCF's default).
     prune_first_conv: bool = False
     prune_downsample_convs: bool = True
+    # the query-based attack on deployed IRs (a team's IR or ONNX variant, INT8 models): ART's SquareAttack with
+    # query_max_iter iterations (about three queries per iteration for each image still standing)
+    query_attack: str = "square"
+    query_max_iter: int = 100
+    query_p_init: float = 0.8
+    # a gate threshold whose interval straddles its bound: "fail" (the default: a gate must show its margin) or
+    # "warn" (the test passes with a warning); a threshold may set its own
+    gate_inconclusive: str = "fail"
     # deployment
     latency_iterations: int = 200
     latency_warmup: int = 20
@@ -200,6 +210,13 @@ def validate(p: Profile) -> None:
     if p.adv_train_method == "fgsm_rs" and p.adv_train_steps != 1:
         raise UsageError(f"adv_train_method fgsm_rs takes one step, but adv_train_steps is {p.adv_train_steps}: "
                          "set adv_train_steps=1 or adv_train_method=pgd")
+    if p.query_attack not in QUERY_ATTACKS:
+        raise UsageError(f"unknown query_attack {p.query_attack!r}: choose from {', '.join(QUERY_ATTACKS)}")
+    if not 0 < p.query_p_init <= 1:
+        raise UsageError(f"query_p_init {p.query_p_init} is outside (0, 1]: it is the fraction of pixels the "
+                         "first square covers (ART's default 0.8)")
+    if p.gate_inconclusive not in GATE_POLICIES:
+        raise UsageError(f"unknown gate_inconclusive {p.gate_inconclusive!r}: choose from {', '.join(GATE_POLICIES)}")
     if p.device not in DEVICES:
         raise UsageError(f"unknown device {p.device!r}: choose from {', '.join(DEVICES)}")
     if p.memory_format not in MEMORY_FORMATS:
@@ -223,7 +240,7 @@ def validate(p: Profile) -> None:
         raise UsageError(f"width {p.width} is outside (0, 4]: 1.0 is the standard architecture")
     for name in ("threads", "epochs", "batch_size", "attack_steps", "attack_restarts", "attack_batch_size",
                  "cw_max_iter", "cw_binary_search_steps", "deepfool_max_iter", "uap_max_iter", "latency_iterations",
-                 "adv_train_steps"):
+                 "adv_train_steps", "query_max_iter"):
         if getattr(p, name) < 1:
             raise UsageError(f"profile field {name!r} must be at least 1, got {getattr(p, name)}")
     for name in ("n_train", "n_test", "n_attack", "finetune_epochs", "latency_warmup", "seed", "surrogate_seed"):
@@ -245,7 +262,7 @@ SMOKE = dict(
     ratios=(0.0, 0.25, 0.5),
     # 4 fine-tuning epochs per step: with 1, pruned clean accuracy fell to 10-50% against 79-90% for the base (a
     # gate on near-chance models); with 4 it is 85-96%, within 6 points of the control arm (measured 2026-11-25)
-    finetune_epochs=4, finetune_lr=0.05, latency_iterations=30, latency_warmup=5,
+    finetune_epochs=4, finetune_lr=0.05, latency_iterations=30, latency_warmup=5, query_max_iter=50,
     notes="every code path in minutes (a residual and a plain network); not a measurement",
 )
 DEFAULT = dict(
@@ -346,6 +363,7 @@ def load_profile(name: str = "default", profile_file: str | Path | None = None,
             raise UsageError(f"profile file {path} is not valid TOML ({exc}): fix the line it names") from None
         name = str(data.pop("profile", name))
         data.pop("threshold", None)  # a team's gate thresholds: robustness.thresholds reads them
+        data.pop("variant", None)  # the compressed artifacts a team ships: robustness.variants reads them
         for key in PATH_FIELDS:
             if isinstance(data.get(key), str) and data[key] and not Path(data[key]).is_absolute():
                 data[key] = str((path.parent / data[key]).resolve())

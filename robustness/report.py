@@ -17,8 +17,49 @@ from robustness.store import library_versions
 
 
 def collect(records_dir: Path) -> list[dict[str, Any]]:
-    records = [json.loads(p.read_text()) for p in sorted(records_dir.glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted(records_dir.glob("*.json"))
+               if not p.name.startswith("gate-")]
     return sorted(records, key=lambda r: (r["claim"], r["cell"]))
+
+
+def collect_gates(records_dir: Path) -> list[dict[str, Any]]:
+    """The gate verdicts of a run (robustness.thresholds, the snapshot gate), one per gate test."""
+    return sorted((json.loads(p.read_text()) for p in records_dir.glob("gate-*.json")), key=lambda r: r["test"])
+
+
+def gate_error_record(test: str, profile: Profile, why: str) -> dict[str, Any]:
+    """A gate test that crashed before it recorded its verdict: it stays in the gate table as an error."""
+    return {"kind": "gate", "test": test, "gate": test.rsplit("::", 1)[-1], "model": "-", "profile": profile.name,
+            "profile_hash": profile.hash, "verdict": "error", "fails": True, "message": f"{test}: error: {why}"}
+
+
+def gate_lines(gates: list[dict[str, Any]]) -> list[str]:
+    """One row per gate test: what it compared, the measured value with its interval and n, the verdict."""
+    lines = ["| gate | model | measured [95%] | bound | n | verdict |", "|---|---|---|---|---|---|"]
+    for g in gates:
+        if "value" not in g:
+            lines.append(f"| {g['gate']} | {g.get('model', '-')} | {g['message'][:160]} | - | - | {g['verdict']} |")
+            continue
+        lo, hi = g["interval"]
+        pct = g.get("metric") in ("latency", "size", "snapshot")
+        unit = "%" if pct and g.get("metric") != "snapshot" else " pp"
+        sign = "+" if not pct or g.get("metric") == "snapshot" else ""
+        measured = f"{100 * g['value']:{sign}.2f}{unit} [{100 * lo:{sign}.2f}, {100 * hi:{sign}.2f}]"
+        bound = "-" if g.get("bound") is None else (f"drop <= {100 * g['bound']:g} pp" if g.get("metric") in (
+            "adversarial", "clean") else f"gain >= {100 * g['bound']:g}%" if g.get("metric") in ("latency", "size")
+            else f"+-{100 * g['bound']:g} pp")
+        verdict = g["verdict"] + (" (fails)" if g.get("fails") and g["verdict"] not in ("fail", "error") else "")
+        lines.append(f"| {g['gate']} | {g['model']} | {measured} | {bound} | {g['n']} | {verdict} |")
+    return lines
+
+
+def _merge_gates(gates: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+    """This run's gate verdicts over the folder's earlier ones, test by test."""
+    path = out / "results.json"
+    old = json.loads(path.read_text()).get("gates", []) if path.exists() else []
+    merged = {g["test"]: g for g in old}
+    merged.update({g["test"]: g for g in gates})
+    return [merged[k] for k in sorted(merged)]
 
 
 def error_record(claim_id: str, cell: str, profile: Profile, why: str) -> dict[str, Any]:
@@ -225,18 +266,29 @@ def parity_lines(records: list[dict[str, Any]]) -> list[str]:
             f"{max(p['max_logit_diff'] for p in par):.2e}. A cell below 99.5% is an error.", ""]
 
 
-def write(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[dict[str, Any]]:
-    """Merge this run's records into out/results.json, then write report.md and the plots from all of them."""
+def write(records: list[dict[str, Any]], out: Path, profile: Profile,
+          gates: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Merge this run's records (and gate verdicts) into out/results.json, then write report.md and the plots from
+    all of them."""
     out.mkdir(parents=True, exist_ok=True)
     records = merge(records, out, profile)
+    gates = _merge_gates(gates or [], out)
     payload = {"paper": PAPER, "profile": profile.to_dict(), "profile_hash": profile.hash,
-               "versions": library_versions(), "claims": claim_table(), "records": records}
+               "versions": library_versions(), "claims": claim_table(), "records": records, "gates": gates}
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str))
     tmp.replace(out / "results.json")  # a killed run leaves the old results whole
+    gate_part = ["## Gates", "", "Each gate decided on its 95% interval against the base model: `pass` (the interval "
+                 "shows it within the bound), `fail` (beyond it), `inconclusive` (straddles it; fails or warns as "
+                 "the profile says), `uninformative` (the base at the floor: fails with the fix).", "",
+                 *gate_lines(gates), ""] if gates else []
+    if gates and not records:  # a team's gate run: its gates are the report
+        (out / "report.md").write_text("\n".join([f"# Robustness gates: profile `{profile.name}`", "",
+                                                    *gate_part[2:]]) + "\n")
+        return records
     lines = [f"# Claims of {PAPER}", "",
              f"Profile `{profile.name}` (hash {profile.hash}, dataset {profile.dataset}): {profile.notes}. "
-             "A verdict from a profile other than `paper` is not a CIFAR result.", "",
+             "A verdict from a profile other than `paper` is not a CIFAR result.", "", *gate_part,
              *table_lines(records), "",
              "`reproduced`: the 95% interval lies inside the bound; `not reproduced`: it lies wholly outside (the "
              "data contradict the claim; in brackets, how many of those survive a Benjamini-Hochberg false-"

@@ -36,6 +36,11 @@ KIND_CODE: dict[str, tuple[str, ...]] = {
                     "robustness.pipeline:parity"),
     "pruned_models": ("robustness.pruning", "robustness.training", "robustness.pipeline:prune_schedule",
                       "robustness.pipeline:_finetune_fn"),
+    "query_set": ("robustness.attacks", "robustness.deploy", "robustness.variants",
+                  "robustness.pipeline:attack_indices"),
+    "variant_ir": ("robustness.deploy", "robustness.variants"),
+    "variant_model": ("robustness.models", "robustness.training", "robustness.variants",
+                      "robustness.pipeline:build_module"),
 }
 
 

@@ -75,12 +75,23 @@ def factory_fingerprint(path: str) -> str:
 
 
 def create_model(name: str, num_classes: int = 10, width: float = 1.0,
-                 mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.25, 0.25, 0.25)) -> nn.Module:
+                 mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.25, 0.25, 0.25),
+                 **factory_kwargs: object) -> nn.Module:
+    """A zoo model, or your own factory's (called with num_classes and `factory_kwargs`, e.g. the layer widths of
+    a structurally pruned variant)."""
     if is_factory_path(name):  # your own model takes [0, 1] images and normalises inside itself
-        model = import_factory(name)(num_classes=num_classes)
+        try:
+            model = import_factory(name)(num_classes=num_classes, **factory_kwargs)
+        except TypeError as exc:
+            if not factory_kwargs:
+                raise
+            raise UsageError(f"model factory {name!r} does not take {sorted(factory_kwargs)} ({exc}): give "
+                             "factory_kwargs its parameters take") from None
         if not isinstance(model, nn.Module):
             raise UsageError(f"model factory {name!r} returned {type(model).__name__}, not a torch.nn.Module")
         return model
+    if factory_kwargs:
+        raise UsageError(f"factory_kwargs {sorted(factory_kwargs)} are for your own factory, not zoo model {name!r}")
     if name not in _FACTORIES:
         raise UsageError(f"unknown architecture {name!r}: choose from {', '.join(list_models())}")
     if not 0 < width <= 4:
