@@ -263,7 +263,8 @@ def parity_lines(records: list[dict[str, Any]]) -> list[str]:
             f"boundary; sets shared by cells are counted in each): {agree} agreed "
             f"({100 * agree / checked:.2f}%), lowest agreement in one cell "
             f"{100 * min(p['lowest_agreement'] for p in par):.2f}%, largest logit difference "
-            f"{max(p['max_logit_diff'] for p in par):.2e}. A cell below 99.5% is an error.", ""]
+            f"{max((p['max_logit_diff'] for p in par if p['max_logit_diff'] is not None), default=0.0):.2e}. A cell "
+            "below 99.5% is an error.", ""]
 
 
 def write(records: list[dict[str, Any]], out: Path, profile: Profile,
