@@ -20,10 +20,11 @@ from typing import Any, Callable
 from robustness.build import STAGES, Node, grid_nodes, resolve
 from robustness.profiles import Profile
 from robustness.store import MANIFEST, Artifact, Store
+from robustness.validation import BUILTIN_SPLITS
 
-# whole-split sizes of the built-in datasets (n_train/n_test 0 means all of it): digits is split 70/30
-SPLIT_SIZES = {"digits": (1257, 540), "cifar10": (50000, 10000), "cifar100": (50000, 10000)}
-CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100}
+# whole-split sizes of the built-in datasets (n_train/n_test 0 means all of it), and their classes
+SPLIT_SIZES = {name: (train, test) for name, (_, train, test) in BUILTIN_SPLITS.items()}
+CLASSES = {name: classes for name, (classes, *_) in BUILTIN_SPLITS.items()}
 log = logging.getLogger("robustness.plan")
 
 

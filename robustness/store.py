@@ -320,21 +320,31 @@ def machine_folder(root: Path | str) -> Path:
     """Where this machine keeps what belongs to it and not to the store at `root`: the timing hold and runs'
     measurements (written even beside a read-only store). Made private to this user (mode 0700); one that another
     user made first, or a link, is refused: it sits in the shared temporary folder."""
-    digest = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f"robustness-{digest}"
+    folder = machine_folder_path(root)
     try:
         folder.mkdir(mode=0o700)
     except FileExistsError:
         pass
     except OSError as exc:
         raise StoreError(f"cannot make {folder} ({exc.strerror or exc}): set TMPDIR to a writable folder") from None
+    check_machine_folder(folder)
+    if stat.S_IMODE(folder.lstat().st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def machine_folder_path(root: Path | str) -> Path:
+    digest = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"robustness-{digest}"
+
+
+def check_machine_folder(folder: Path) -> None:
+    """The hold folder is a folder (not a link) of this user: in the shared temporary folder, anyone could have
+    made it first."""
     st = folder.lstat()
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
         raise StoreError(f"{folder} is not a folder of this user (a link, a file, or another user's): the suite "
                          "keeps its timing hold there; remove it, or set TMPDIR to a folder of your own")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        os.chmod(folder, 0o700)
-    return folder
 
 
 def machine_hold(root: Path | str):

@@ -8,7 +8,6 @@ import pytest
 from robustness.cli import main
 from robustness.errors import UsageError
 from robustness.profiles import load_profile
-from robustness.validation import split_overrides
 
 
 @pytest.mark.parametrize("changes, words", [
@@ -40,6 +39,14 @@ def test_bad_numbers_and_names_are_refused_in_one_line(changes, words):
     assert words in str(err.value) and "\n" not in str(err.value), str(err.value)
 
 
+def test_the_built_in_split_sizes_are_the_loaders():
+    from robustness.data import load_digits_split
+    from robustness.validation import BUILTIN_SPLITS
+
+    split = load_digits_split(0, 0, seed=0)
+    assert BUILTIN_SPLITS["digits"] == (split.num_classes, len(split.y_train), len(split.y_test))
+
+
 def test_a_file_profile_is_named_by_a_plain_name():
     from robustness.validation import plain_name
 
@@ -69,6 +76,8 @@ def test_bad_profile_files_are_one_line(tmp_path, capsys, write, words):
 
 
 def test_robustness_set_keeps_a_list_value_whole():
+    from robustness.validation import split_overrides
+
     assert split_overrides("attacks=pgd,fgsm") == ["attacks=pgd,fgsm"]
     assert split_overrides("attacks=pgd,fgsm;epochs=3") == ["attacks=pgd,fgsm", "epochs=3"]
     assert split_overrides("epochs=3,attacks=pgd,fgsm,eps=4/255") == ["epochs=3", "attacks=pgd,fgsm", "eps=4/255"]
@@ -85,7 +94,8 @@ def test_robustness_set_keeps_a_list_value_whole():
     (["build", "--profile", "smoke", "--set", "eps=8/0"], "'eps' expects float"),
     (["build", "--profile", "smoke", "--set", "seed=100000000000000000000"], "32-bit seeds"),
     (["build", "--profile", "smoke", "--set", "name=../../x"], "is not a plain name"),
-])
+], ids=["ips nan", "ips inf", "ips unknown arch", "workers 0", "jobs 10**6", "empty cache dir", "eps 8 over 0",
+        "seed 10**20", "name a path"])
 def test_bad_options_exit_2_with_one_line_and_write_nothing(args, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ROBUSTNESS_CACHE_DIR", str(tmp_path / "store"))
