@@ -42,7 +42,9 @@ class Split:
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("ROBUSTNESS_DATA_DIR", Path.home() / ".cache" / "robustness" / "data"))
+    """$ROBUSTNESS_DATA_DIR, else ~/.cache/robustness/data; an empty variable is unset, never the working folder."""
+    given = os.environ.get("ROBUSTNESS_DATA_DIR", "").strip()
+    return Path(given) if given else Path.home() / ".cache" / "robustness" / "data"
 
 
 def _subsample(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

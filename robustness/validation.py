@@ -317,7 +317,7 @@ def check_folder_option(text: str | None, option: str) -> None:
 
 
 # folders ---------------------------------------------------------------------------------------------------------
-STORE_PARTS = ("objects", "locks", "tmp", "corrupt", "events.jsonl")
+STORE_PARTS = ("objects", "locks", "tmp", "corrupt", "replaced", "events.jsonl")
 
 
 def _nearest_existing(path: Path) -> Path:

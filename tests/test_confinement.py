@@ -91,6 +91,7 @@ VECTORS = {
     "objects/ linked out": lambda t, o: _link_in_store(t, o, "objects"),
     "tmp/ linked out": lambda t, o: _link_in_store(t, o, "tmp"),
     "locks/ linked out": lambda t, o: _link_in_store(t, o, "locks"),
+    "replaced/ linked out": lambda t, o: _link_in_store(t, o, "replaced"),
     "events.jsonl linked out": lambda t, o: _link_in_store(t, o, "events.jsonl"),
     "report.md linked out": lambda t, o: _link_in_results(t, o, "report.md"),
     "results.json linked out": lambda t, o: _link_in_results(t, o, "results.json"),
@@ -122,6 +123,10 @@ def test_an_empty_cache_dir_variable_never_puts_the_store_in_the_working_folder(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("ROBUSTNESS_CACHE_DIR", "")
     assert default_cache_dir() == home / ".cache" / "robustness" / "store"
+    monkeypatch.setenv("ROBUSTNESS_DATA_DIR", " ")
+    from robustness.data import default_data_dir
+
+    assert default_data_dir() == home / ".cache" / "robustness" / "data"
     store = Store(run_id="empty-variable")
     assert store.root == home / ".cache" / "robustness" / "store" and (store.root / "objects").is_dir()
     assert not list(work.iterdir())
