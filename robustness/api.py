@@ -11,6 +11,7 @@ from robustness import pipeline, report
 from robustness.errors import UsageError
 from robustness.profiles import DATASETS, load_profile
 from robustness.store import Store
+from robustness.validation import check_inputs
 
 
 def _factory_path(obj: Any, what: str) -> str:
@@ -47,6 +48,7 @@ def evaluate(model: str | Callable[..., Any], data: str | Path | Callable[..., A
     if checkpoint is not None:
         overrides["checkpoint"] = str(Path(checkpoint).resolve())
     prof = load_profile(profile, profile_file, overrides)
+    check_inputs(prof)  # your factories, checkpoint and data.npz, before anything is stored
     wanted = [c.id for c in claims_mod.CLAIMS] if claims is None else list(claims)
     unknown = [c for c in wanted if c not in {k.id for k in claims_mod.CLAIMS}]
     if unknown:

@@ -193,7 +193,7 @@ def cost_table(store: Store, events: list[dict[str, Any]]) -> list[str]:
             try:
                 spec = json.loads((store.path_of(e["kind"], e["key"]) / "manifest.json").read_text())["spec"]
                 name = f"adversarial_set {spec['attack']} ({spec['source']})"
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, TypeError):
                 pass
         rows.setdefault(name, []).append((float(e.get("seconds") or 0.0), float(e.get("cpu_seconds") or 0.0)))
     total = sum(w for v in rows.values() for w, _ in v) or 1.0

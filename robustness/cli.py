@@ -85,8 +85,13 @@ def cmd_list() -> int:
 
 
 def _profile(args: argparse.Namespace):
+    """The profile and every option, checked (robustness.validation) before anything is built or written; nothing
+    the profile names is imported here."""
     from robustness.profiles import load_profile, parse_overrides
+    from robustness.validation import check_folder_option
 
+    for name in ("cache_dir", "data_dir", "results_dir"):
+        check_folder_option(getattr(args, name, None), f"--{name.replace('_', '-')}")
     return load_profile(args.profile or os.environ.get("ROBUSTNESS_PROFILE") or "default", args.profile_file,
                         parse_overrides(args.set))
 
@@ -158,30 +163,16 @@ def _stages(text: str) -> list[str]:
     return stages
 
 
-def _images_per_second(text: str | None) -> dict[str, float] | None:
-    """`2000` for every architecture, or `resnet50=1500,vgg19=4000`."""
-    if not text:
-        return None
-    out = {}
-    for item in text.split(","):
-        arch, _, num = item.rpartition("=")
-        try:
-            out[arch.strip() or "*"] = float(num)
-        except ValueError:
-            raise UsageError(f"--images-per-second {text!r}: give a number, or arch=number pairs "
-                             "separated by commas") from None
-        if out[arch.strip() or "*"] <= 0:
-            raise UsageError(f"--images-per-second {text!r}: throughputs must be positive")
-    return out
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
+    from robustness import validation
     from robustness.plan import plan
 
     profile = _profile(args)
+    stages = _stages(args.stages)
+    rates = validation.images_per_second(args.images_per_second, profile.archs)
+    validation.check_workers(args.workers)
     data_dir = Path(args.data_dir) if args.data_dir else None
-    print("\n".join(plan(profile, args.cache_dir, _stages(args.stages), data_dir,
-                          _images_per_second(args.images_per_second), args.workers)), flush=True)
+    print("\n".join(plan(profile, args.cache_dir, stages, data_dir, rates, args.workers)), flush=True)
     return 0
 
 
@@ -189,11 +180,12 @@ def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
     from robustness.build import build_grid
     from robustness.store import Store
     from robustness.training import resolve_device
+    from robustness.validation import check_inputs, check_jobs
 
     profile = _profile(args)
     stages = _stages(args.stages)
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: give 1 or more build processes")
+    check_jobs(args.jobs)
+    check_inputs(profile)  # your factories, checkpoint and data.npz, before anything is stored
     if args.executor == "ray":
         from robustness.cluster import build_on_ray
 

@@ -7,12 +7,14 @@ mean and std of the training images (the model normalises inside itself).
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from robustness.errors import UsageError
+from robustness.validation import MAX_CLASSES
 
 CIFAR_FILES = {
     "cifar10": ("cifar-10-batches-py", ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
@@ -40,7 +42,9 @@ class Split:
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("ROBUSTNESS_DATA_DIR", Path.home() / ".cache" / "robustness" / "data"))
+    """$ROBUSTNESS_DATA_DIR, else ~/.cache/robustness/data; an empty variable is unset, never the working folder."""
+    given = os.environ.get("ROBUSTNESS_DATA_DIR", "").strip()
+    return Path(given) if given else Path.home() / ".cache" / "robustness" / "data"
 
 
 def _subsample(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +53,11 @@ def _subsample(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndar
         return x, y
     from sklearn.model_selection import train_test_split
 
-    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    try:
+        idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    except ValueError as exc:  # fewer images than classes on one side of the split
+        raise UsageError(f"a stratified subset of {n} of {len(y)} images is impossible ({exc}): give 0 (all "
+                         "images) or a size that leaves every class on both sides") from None
     idx = np.sort(idx)
     return x[idx], y[idx]
 
@@ -80,32 +88,57 @@ def _cifar_missing_message(name: str, root: Path, reason: str) -> str:
 
 def load_cifar_split(name: str, root: Path | None, n_train: int, n_test: int, seed: int,
                      download: bool = True) -> Split:
-    """CIFAR through torchvision: downloaded where the machine is online, else read from `root`."""
+    """CIFAR with torchvision's archive, file list and checksums: downloaded where the machine is online, else read
+    from `root`. Each batch is read once: its MD5 is checked on the very bytes that are then unpickled (torchvision
+    checks a file, then opens it again to load it), and only by an unpickler that rebuilds numpy arrays."""
     from torchvision import datasets
 
     root = Path(root) if root is not None else default_data_dir()
     cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
     folder, _ = CIFAR_FILES[name]
-    present = (root / folder).is_dir()
     try:
-        train = cls(str(root), train=True, download=download and not present)
-        test = cls(str(root), train=False, download=False)
-    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted."
-        raise UsageError(_cifar_missing_message(name, root, str(exc).strip().rstrip("."))) from None
-    except (OSError, ValueError, EOFError) as exc:  # no network, or a truncated / foreign file
-        raise UsageError(_cifar_missing_message(name, root, f"{type(exc).__name__}: {exc}")) from None
-    except Exception as exc:  # unpickling a corrupt batch raises whatever pickle meets first
-        if type(exc).__module__ in ("pickle", "_pickle"):
-            raise UsageError(_cifar_missing_message(name, root, f"corrupt archive: {exc}")) from None
-        raise
+        if download and not (root / folder).is_dir():
+            from torchvision.datasets import utils
 
-    def arrays(ds) -> tuple[np.ndarray, np.ndarray]:
-        x = np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
-        return x, np.asarray(ds.targets, dtype=np.int64)
-
-    x_tr, y_tr = _subsample(*arrays(train), n_train, seed)
-    x_te, y_te = _subsample(*arrays(test), n_test, seed)
+            utils.download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5)
+        x_tr, y_tr = _read_cifar(root / cls.base_folder, cls.train_list)
+        x_te, y_te = _read_cifar(root / cls.base_folder, cls.test_list)
+    except (OSError, ValueError, EOFError, RuntimeError) as exc:  # no network, a missing, truncated or foreign file
+        reason = str(exc).strip().rstrip(".") if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
+        raise UsageError(_cifar_missing_message(name, root, reason)) from None
+    except pickle.UnpicklingError as exc:
+        raise UsageError(_cifar_missing_message(name, root, f"corrupt archive: {exc}")) from None
+    x_tr, y_tr = _subsample(x_tr, y_tr, n_train, seed)
+    x_te, y_te = _subsample(x_te, y_te, n_test, seed)
     return Split(x_tr, y_tr, x_te, y_te, NUM_CLASSES[name])
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """CIFAR's batches are dicts of numpy arrays, lists and strings: nothing else may be built while loading."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"a CIFAR batch may not name {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_cifar(folder: Path, files: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Batches as N x 3 x 32 x 32 float32 in [0, 1] and int64 labels, each checked against torchvision's MD5."""
+    import hashlib
+    import io
+
+    xs, ys = [], []
+    for name, md5 in files:
+        payload = (folder / name).read_bytes()  # once: the bytes checked are the bytes loaded
+        if hashlib.md5(payload, usedforsecurity=False).hexdigest() != md5:
+            raise RuntimeError(f"Dataset not found or corrupted: {name} fails its MD5 checksum")
+        entry = _ArrayUnpickler(io.BytesIO(payload), encoding="latin1").load()
+        xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+    return np.concatenate(xs).astype(np.float32) / 255.0, np.asarray(ys, dtype=np.int64)
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
@@ -122,7 +155,12 @@ def _finish(x_tr, y_tr, x_te, y_te, n_train: int, n_test: int, seed: int, origin
     check_images(x_te, y_te, f"{origin} (test)")
     if min(len(y_tr), len(y_te)) == 0 or min(y_tr.min(), y_te.min()) < 0:
         raise UsageError(f"{origin}: train and test need images, and labels must be 0, 1, ... (class indices)")
-    return resample(Split(x_tr, y_tr, x_te, y_te, int(max(y_tr.max(), y_te.max())) + 1), n_train, n_test, seed)
+    classes = int(max(y_tr.max(), y_te.max())) + 1
+    if classes > MAX_CLASSES or len(np.unique(y_tr)) != classes:  # the class count is the largest label's
+        raise UsageError(f"{origin}: labels must be the class indices 0 to K-1, K at most {MAX_CLASSES}, each class "
+                         f"in the training split; got {len(np.unique(y_tr))} classes in training, labels up to "
+                         f"{classes - 1}")
+    return resample(Split(x_tr, y_tr, x_te, y_te, classes), n_train, n_test, seed)
 
 
 def resample(split: Split, n_train: int, n_test: int, seed: int) -> Split:
@@ -194,5 +232,6 @@ def check_images(x: np.ndarray, y: np.ndarray, origin: str) -> None:
         raise UsageError(f"{origin}: x must be float32 N x 3 x 32 x 32, got {x.dtype} {x.shape}")
     if y.dtype != np.int64 or y.shape != (x.shape[0],):
         raise UsageError(f"{origin}: y must be int64 of length {x.shape[0]}, got {y.dtype} {y.shape}")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise UsageError(f"{origin}: pixel values must lie in [0, 1], got [{x.min():.3f}, {x.max():.3f}]")
+    if x.size and not (x.min() >= 0 and x.max() <= 1):  # NaN fails both comparisons
+        raise UsageError(f"{origin}: pixel values must be finite and lie in [0, 1], got [{x.min():.3f}, "
+                         f"{x.max():.3f}]")

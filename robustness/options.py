@@ -38,8 +38,9 @@ OPTIONS = [
     Option("profile", "preset: smoke, default, cifar10-cpu, paper (default: default)", metavar="NAME"),
     Option("profile_file", "TOML file overriding the preset's fields (and holding [[threshold]] tables)",
            metavar="FILE"),
-    Option("set", "override one profile field, e.g. epochs=3 or eps=4/255 (repeatable)", kind="list",
-           metavar="KEY=VALUE"),
+    Option("set", "override one profile field, e.g. epochs=3 or eps=4/255 (repeatable; for pytest, "
+           "$ROBUSTNESS_SET holds several separated by ';', e.g. ROBUSTNESS_SET='attacks=pgd,fgsm;epochs=3')",
+           kind="list", metavar="KEY=VALUE"),
     Option("cache_dir", "artifact store (default: ~/.cache/robustness/store)", metavar="DIR"),
     Option("data_dir", "folder holding the CIFAR archives", metavar="DIR"),
     Option("rebuild", "ignore cached artifacts of this run's profile and build them again", kind="flag",

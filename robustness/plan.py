@@ -9,6 +9,7 @@ over throughputs measured on this machine in a few seconds, or an images-per-sec
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -19,10 +20,12 @@ from typing import Any, Callable
 from robustness.build import STAGES, Node, grid_nodes, resolve
 from robustness.profiles import Profile
 from robustness.store import MANIFEST, Artifact, Store
+from robustness.validation import BUILTIN_SPLITS
 
-# whole-split sizes of the built-in datasets (n_train/n_test 0 means all of it): digits is split 70/30
-SPLIT_SIZES = {"digits": (1257, 540), "cifar10": (50000, 10000), "cifar100": (50000, 10000)}
-CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100}
+# whole-split sizes of the built-in datasets (n_train/n_test 0 means all of it), and their classes
+SPLIT_SIZES = {name: (train, test) for name, (_, train, test) in BUILTIN_SPLITS.items()}
+CLASSES = {name: classes for name, (classes, *_) in BUILTIN_SPLITS.items()}
+log = logging.getLogger("robustness.plan")
 
 
 class PlanStore(Store):
@@ -40,12 +43,28 @@ class PlanStore(Store):
         key = self.key(kind, spec, parents)
         path = self.path_of(kind, key)
         if key not in self.asked:
-            held = (path / MANIFEST).is_file()
-            manifest = json.loads((path / MANIFEST).read_text()) if held else \
-                {"spec": spec, "info": self._placeholder_info(kind, spec, build)}
+            manifest = self._manifest(path, label or kind)
+            held = manifest is not None
+            manifest = manifest or {"spec": spec, "info": self._placeholder_info(kind, spec, build)}
             self.asked[key] = {"kind": kind, "label": label or kind, "parents": [p.key for p in parents],
                                "held": held, "artifact": Artifact(key, kind, path, manifest)}
         return self.asked[key]["artifact"]
+
+    @staticmethod
+    def _manifest(path: Path, label: str) -> dict[str, Any] | None:
+        """A stored artifact's manifest; an unreadable one is a corrupt artifact, which a build moves aside and
+        builds again: planned as missing (nothing is moved here, planning writes nothing)."""
+        if not (path / MANIFEST).is_file():
+            return None
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError, RecursionError) as exc:
+            manifest = str(exc)[:120]
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("info", {}), dict):
+            log.warning("%s: manifest %s is unreadable (%s); a build moves it aside and builds it again", label,
+                        path / MANIFEST, manifest if isinstance(manifest, str) else "not a manifest")
+            return None
+        return manifest
 
     @staticmethod
     def _placeholder_info(kind: str, spec: dict[str, Any], build) -> dict[str, Any]:

@@ -7,12 +7,12 @@ and every value is checked here so a bad setting fails before anything is built.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from robustness.errors import UsageError
+from robustness.validation import number, plain_name, read_profile_file
 
 DATASETS = ["cifar10", "cifar100", "digits", "npz"]  # npz: your own data.npz in data_path; or package.module:fn
 PATH_FIELDS = ("checkpoint", "data_path")  # relative paths in a profile file are relative to that file
@@ -152,105 +152,11 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _check_names(field_name: str, values: tuple[str, ...], valid: list[str]) -> None:
-    if not values:
-        raise UsageError(f"profile field {field_name!r} is empty: give at least one of {', '.join(valid)}")
-    for value in values:
-        if value not in valid:
-            raise UsageError(f"unknown {field_name[:-1] if field_name.endswith('s') else field_name} "
-                             f"{value!r} in profile field {field_name!r}: choose from {', '.join(valid)}")
-    if len(set(values)) != len(values):
-        raise UsageError(f"profile field {field_name!r} repeats a value: {list(values)}")
-
-
-def _import_factory(path: str, what: str = "model factory") -> None:
-    from robustness.models import import_factory  # imports torch: only for your own factories
-
-    import_factory(path, what)
-
-
 def validate(p: Profile) -> None:
-    if is_factory_path(p.dataset):
-        _import_factory(p.dataset, "dataset factory")
-    elif p.dataset not in DATASETS:
-        raise UsageError(f"unknown dataset {p.dataset!r}: choose from {', '.join(DATASETS)} "
-                         "or give a dataset factory package.module:function")
-    if p.dataset == "npz" and not Path(p.data_path).is_dir():
-        raise UsageError(f"dataset npz needs data_path, the folder holding data.npz; got {p.data_path!r}, which "
-                         "is not a folder")
-    for arch in p.archs:
-        if is_factory_path(arch):
-            _import_factory(arch)
-    _check_names("archs", p.archs, ZOO + [a for a in p.archs if is_factory_path(a)])
-    if p.checkpoint:
-        if len(p.archs) != 1:
-            raise UsageError(f"checkpoint {p.checkpoint} is for one architecture, but archs has {len(p.archs)}: "
-                             "set archs to the checkpoint's architecture only")
-        if not Path(p.checkpoint).is_file():
-            raise UsageError(f"checkpoint {p.checkpoint} is not a file: give the path of a state dict saved with "
-                             "torch.save(model.state_dict(), path)")
-    if p.checkpoint and "adversarial" in p.training:
-        raise UsageError("a checkpoint is your standard-trained victim; adversarial training trains its own: set "
-                         "training = ['standard'] with a checkpoint")
-    _check_names("attacks", p.attacks, ATTACKS)
-    for name in p.curve_attacks:
-        if name not in LINF_ATTACKS or name == "uap":
-            raise UsageError(f"curve attack {name!r} is not an eps-bounded per-image attack: choose from "
-                             "apgd, bim, fgsm, pgd")
-    _check_names("criteria", p.criteria, CRITERIA)
-    _check_names("sources", p.sources, SOURCES)
-    _check_names("pruned_source_attacks", p.pruned_source_attacks, ATTACKS)
-    _check_names("training", p.training, TRAININGS)
-    if "standard" not in p.training:
-        raise UsageError(f"profile field 'training' is {list(p.training)}: it must hold 'standard' (the adversarial "
-                         "arm is compared with it), e.g. training = ['standard', 'adversarial']")
-    if p.adv_train_method not in ADV_TRAIN_METHODS:
-        raise UsageError(f"unknown adv_train_method {p.adv_train_method!r}: choose from "
-                         f"{', '.join(ADV_TRAIN_METHODS)}")
-    if p.adv_train_method == "fgsm_rs" and p.adv_train_steps != 1:
-        raise UsageError(f"adv_train_method fgsm_rs takes one step, but adv_train_steps is {p.adv_train_steps}: "
-                         "set adv_train_steps=1 or adv_train_method=pgd")
-    if p.query_attack not in QUERY_ATTACKS:
-        raise UsageError(f"unknown query_attack {p.query_attack!r}: choose from {', '.join(QUERY_ATTACKS)}")
-    if not 0 < p.query_p_init <= 1:
-        raise UsageError(f"query_p_init {p.query_p_init} is outside (0, 1]: it is the fraction of pixels the "
-                         "first square covers (ART's default 0.8)")
-    if p.gate_inconclusive not in GATE_POLICIES:
-        raise UsageError(f"unknown gate_inconclusive {p.gate_inconclusive!r}: choose from {', '.join(GATE_POLICIES)}")
-    if p.device not in DEVICES:
-        raise UsageError(f"unknown device {p.device!r}: choose from {', '.join(DEVICES)}")
-    if p.memory_format not in MEMORY_FORMATS:
-        raise UsageError(f"unknown memory_format {p.memory_format!r}: choose from {', '.join(MEMORY_FORMATS)}")
-    if not p.ratios:
-        raise UsageError("profile field 'ratios' is empty: give pruning ratios in [0, 1), e.g. [0, 0.1, 0.5]")
-    for r in p.ratios:
-        if not 0 <= r < 1:
-            raise UsageError(f"pruning ratio {r} is outside [0, 1): a ratio is the fraction of filters removed, "
-                             "such as 0.5; 0 is the control arm (the same fine-tuning, no pruning)")
-    if list(p.ratios) != sorted(set(p.ratios)):
-        raise UsageError(f"pruning ratios must be increasing and distinct (pruning is stepwise): {list(p.ratios)}")
-    for name in ("eps", "attack_step_size", "adv_train_eps", "adv_train_step_size"):
-        value = getattr(p, name)
-        if not 0 <= value <= 1:
-            raise UsageError(f"{name} {value} is outside [0, 1]: eps is Linf in [0,1] pixel space, e.g. 8/255")
-    for e in p.eps_list:
-        if not 0 <= e <= 1:
-            raise UsageError(f"eps {e} in eps_list is outside [0, 1]: eps is Linf in [0,1] pixel space")
-    if not 0 < p.width <= 4:
-        raise UsageError(f"width {p.width} is outside (0, 4]: 1.0 is the standard architecture")
-    for name in ("threads", "epochs", "batch_size", "attack_steps", "attack_restarts", "attack_batch_size",
-                 "cw_max_iter", "cw_binary_search_steps", "deepfool_max_iter", "uap_max_iter", "latency_iterations",
-                 "adv_train_steps", "query_max_iter"):
-        if getattr(p, name) < 1:
-            raise UsageError(f"profile field {name!r} must be at least 1, got {getattr(p, name)}")
-    for name in ("n_train", "n_test", "n_attack", "finetune_epochs", "latency_warmup", "seed", "surrogate_seed"):
-        if getattr(p, name) < 0:
-            raise UsageError(f"profile field {name!r} must be 0 or more, got {getattr(p, name)}")
-    for name in ("lr", "finetune_lr", "cw_initial_const"):
-        if not getattr(p, name) > 0:
-            raise UsageError(f"profile field {name!r} must be positive, got {getattr(p, name)}")
-    if p.seed == p.surrogate_seed and "surrogate" in p.sources:
-        raise UsageError("surrogate_seed equals seed: the surrogate must be an independently trained model")
+    """Every field checked (robustness.validation), without importing any factory the profile names."""
+    from robustness.validation import check_profile
+
+    check_profile(p)
 
 
 SMOKE = dict(
@@ -317,8 +223,9 @@ def _coerce(name: str, raw: Any) -> Any:
         if ftype == "float":
             return _number(raw)
         return str(raw)
-    except (TypeError, ValueError):
-        raise UsageError(f"profile field {name!r} expects {ftype}, got {raw!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        example = {"int": " (a whole number)", "float": " (a number such as 0.1 or 8/255)"}.get(ftype, "")
+        raise UsageError(f"profile field {name!r} expects {ftype}{example}, got {str(raw)[:80]!r}") from None
 
 
 def _items(raw: Any) -> list[Any]:
@@ -328,14 +235,8 @@ def _items(raw: Any) -> list[Any]:
 
 
 def _number(raw: Any) -> float:
-    """Numbers may be written as fractions, as eps usually is: `8/255`."""
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        return float(raw)
-    text = str(raw).strip()
-    if "/" in text:
-        num, den = text.split("/", 1)
-        return float(num) / float(den)
-    return float(text)
+    """Numbers may be written as fractions, as eps usually is: `8/255` (`8/0` is a ValueError)."""
+    return number(raw)
 
 
 def _apply(base: dict[str, Any], changes: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -355,12 +256,7 @@ def load_profile(name: str = "default", profile_file: str | Path | None = None,
     file_changes: dict[str, Any] = {}
     if profile_file is not None:
         path = Path(profile_file)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise UsageError(f"profile file {path} does not exist: give the path of a TOML file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"profile file {path} is not valid TOML ({exc}): fix the line it names") from None
+        data = read_profile_file(path)
         name = str(data.pop("profile", name))
         data.pop("threshold", None)  # a team's gate thresholds: robustness.thresholds reads them
         data.pop("variant", None)  # the compressed artifacts a team ships: robustness.variants reads them
@@ -375,7 +271,7 @@ def load_profile(name: str = "default", profile_file: str | Path | None = None,
     settings["name"] = name
     if file_changes:
         settings = _apply(settings, file_changes, f"profile file {profile_file}")
-        settings["name"] = str(file_changes.get("name", f"{name}+{Path(profile_file).stem}"))
+        settings["name"] = str(file_changes.get("name", f"{name}+{plain_name(Path(profile_file).stem)}"))
     if overrides:
         settings = _apply(settings, overrides, "the overrides")
     return Profile(**settings)

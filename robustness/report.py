@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 from robustness import metrics
 from robustness.claims import PAPER, VERDICTS, allowed, claim_table, fmt, get_claim, side
 from robustness.errors import UsageError
 from robustness.profiles import Profile
 from robustness.store import library_versions
+from robustness.validation import no_symlink, read_json
 
 
 def collect(records_dir: Path) -> list[dict[str, Any]]:
@@ -56,7 +60,9 @@ def gate_lines(gates: list[dict[str, Any]]) -> list[str]:
 def _merge_gates(gates: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     """This run's gate verdicts over the folder's earlier ones, test by test."""
     path = out / "results.json"
-    old = json.loads(path.read_text()).get("gates", []) if path.exists() else []
+    data = read_json(path, "move it aside or restore it from version control (the next run writes a new one)") \
+        if path.exists() else {}
+    old = data.get("gates", []) if isinstance(data, dict) else []
     merged = {g["test"]: g for g in old}
     merged.update({g["test"]: g for g in gates})
     return [merged[k] for k in sorted(merged)]
@@ -74,7 +80,11 @@ def merge(records: list[dict[str, Any]], out: Path, profile: Profile) -> list[di
     path = out / "results.json"
     old: list[dict[str, Any]] = []
     if path.exists():
-        data = json.loads(path.read_text())
+        data = read_json(path, "move it aside or restore it from version control (the next run writes a new one); "
+                               f"this run's records stay in {out / 'records'}")
+        if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+            raise UsageError(f"{path} is not a claims run's results.json: move it aside (the next run writes a new "
+                             f"one); this run's records stay in {out / 'records'}")
         if data.get("profile_hash") != profile.hash:
             raise UsageError(f"{out} holds results of profile {data.get('profile', {}).get('name')!r} (hash "
                              f"{data.get('profile_hash')}), not of this run's {profile.name!r} ({profile.hash}): "
@@ -270,22 +280,54 @@ def parity_lines(records: list[dict[str, Any]]) -> list[str]:
 def write(records: list[dict[str, Any]], out: Path, profile: Profile,
           gates: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Merge this run's records (and gate verdicts) into out/results.json, then write report.md and the plots from
-    all of them."""
-    out.mkdir(parents=True, exist_ok=True)
+    all of them.
+
+    Under a file lock: runs finishing together into one folder each merge into what the one before wrote, so every
+    record of every run is kept. Each file is written to a temporary file of its own and renamed into place (a
+    killed run leaves the old one whole), and none through a link the suite did not make."""
+    written = ["results.json", "report.md", LOCK, *(name for *_, name in PLOTS),
+               *(f".{name}.sha256" for *_, name in PLOTS)]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in written:
+            no_symlink(out / name, " from the results folder")
+        with FileLock(str(out / LOCK)):
+            return _write(records, out, profile, gates or [])
+    except OSError as exc:
+        raise UsageError(f"results folder {out} cannot be written ({exc.strerror or exc}): give a writable folder "
+                         "with --robustness-results-dir") from None
+
+
+LOCK = ".results.lock"
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write a temporary file of this process's own, then rename it over `path` (never writing through it)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write(records: list[dict[str, Any]], out: Path, profile: Profile,
+           gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     records = merge(records, out, profile)
     gates = _merge_gates(gates or [], out)
     payload = {"paper": PAPER, "profile": profile.to_dict(), "profile_hash": profile.hash,
                "versions": library_versions(), "claims": claim_table(), "records": records, "gates": gates}
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str))
-    tmp.replace(out / "results.json")  # a killed run leaves the old results whole
+    _replace_text(out / "results.json", json.dumps(payload, indent=1, sort_keys=True, default=str))
     gate_part = ["## Gates", "", "Each gate decided on its 95% interval against the base model: `pass` (the interval "
                  "shows it within the bound), `fail` (beyond it), `inconclusive` (straddles it; fails or warns as "
                  "the profile says), `uninformative` (the base at the floor: fails with the fix).", "",
                  *gate_lines(gates), ""] if gates else []
     if gates and not records:  # a team's gate run: its gates are the report
-        (out / "report.md").write_text("\n".join([f"# Robustness gates: profile `{profile.name}`", "",
-                                                    *gate_part[2:]]) + "\n")
+        _replace_text(out / "report.md", "\n".join([f"# Robustness gates: profile `{profile.name}`", "",
+                                                      *gate_part[2:]]) + "\n")
         return records
     lines = [f"# Claims of {PAPER}", "",
              f"Profile `{profile.name}` (hash {profile.hash}, dataset {profile.dataset}): {profile.notes}. "
@@ -315,7 +357,7 @@ def write(records: list[dict[str, Any]], out: Path, profile: Profile,
     plots = plot([r for r in records if r["verdict"] != "error"], out)
     if plots:
         lines[4:4] = [" ".join(f"![{p.stem}]({p.name})" for p in plots), ""]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    _replace_text(out / "report.md", "\n".join(lines) + "\n")
     return records
 
 

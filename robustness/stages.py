@@ -80,9 +80,21 @@ def fingerprint(unit: str) -> str:
     return hashlib.sha256("".join(f"{p.name}:{_tree_sha256(p.read_text())}" for p in files).encode()).hexdigest()
 
 
+RESTORE = ("restore it from version control (git checkout -- robustness/stages.json), then run `python -m "
+           "robustness stages --update`")
+
+
 @functools.lru_cache(maxsize=1)
 def recorded() -> dict[str, dict[str, Any]]:
-    return json.loads(LOCK.read_text())
+    from robustness.validation import read_json
+
+    try:
+        lock = read_json(LOCK, RESTORE)
+    except FileNotFoundError:
+        raise UsageError(f"{LOCK} is missing: {RESTORE}") from None
+    if not isinstance(lock, dict) or not all(isinstance(v, dict) and "version" in v for v in lock.values()):
+        raise UsageError(f"{LOCK} is not a table of stage versions: {RESTORE}")
+    return lock
 
 
 def code_versions(kind: str) -> dict[str, int]:
@@ -110,13 +122,26 @@ def stale() -> list[str]:
     return [u for u in units() if u not in lock or lock[u]["fingerprint"] != fingerprint(u)]
 
 
+def _read_lock(path: Path) -> dict[str, Any]:
+    """The recorded versions to bump (none yet without the file): a damaged file must be restored, since the
+    versions it held are part of every stored key."""
+    from robustness.validation import read_json
+
+    if not path.exists():
+        return {}
+    lock = read_json(path, RESTORE)
+    if not isinstance(lock, dict):
+        raise UsageError(f"{path} is not a table of stage versions: {RESTORE}")
+    return lock
+
+
 def update(path: Path = LOCK, same_output: tuple[str, ...] = ()) -> list[str]:
     """Bump the version of every changed unit and record its new fingerprint; returns the bumped units.
 
     A unit named in `same_output` keeps its version: a change that builds byte-identical artifacts (new code on
     a path that existing keys never take). Claim it only after building into an empty store and comparing
     checksums with the old build; the note of the change says how."""
-    lock = json.loads(path.read_text()) if path.exists() else {}
+    lock = _read_lock(path)
     unknown = [u for u in same_output if u not in units()]
     if unknown:
         raise UsageError(f"unknown stage unit {unknown[0]!r}: choose from {', '.join(units())}")

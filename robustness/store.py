@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -25,7 +26,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from filelock import FileLock
 
-from robustness.errors import CorruptArtifactError, StoreError, UsageError
+from robustness.errors import CorruptArtifactError, StoreError
+from robustness.validation import check_folder_option, check_store_root, inside, no_symlink
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -36,7 +38,10 @@ QUIET_KINDS = ("predictions",)  # sub-second builds: logged at DEBUG so progress
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("ROBUSTNESS_CACHE_DIR", Path.home() / ".cache" / "robustness" / "store"))
+    """$ROBUSTNESS_CACHE_DIR, else ~/.cache/robustness/store; an empty variable is unset (never the working
+    folder), as for every ROBUSTNESS_* variable."""
+    given = os.environ.get("ROBUSTNESS_CACHE_DIR", "").strip()
+    return Path(given) if given else Path.home() / ".cache" / "robustness" / "store"
 
 
 def canonical_json(obj: Any) -> str:
@@ -97,7 +102,8 @@ Builder = Callable[[Path], "dict[str, Any] | None"]
 
 class Store:
     def __init__(self, root: Path | str | None = None, run_id: str | None = None, rebuild: bool = False,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, before_build: Callable[[], None] | None = None) -> None:
+        check_folder_option(None if root is None else str(root), "--cache-dir")
         self.root = Path(root) if root is not None else default_cache_dir()
         self.rebuild = rebuild  # build every artifact this run asks for once more, even if cached
         # read-only: a store that a cluster built, mounted here; a missing artifact is an error, nothing is written
@@ -105,20 +111,14 @@ class Store:
         self.run_id = run_id or os.environ.get("ROBUSTNESS_RUN_ID") or uuid.uuid4().hex
         self._verified: dict[str, Artifact] = {}
         self._hold = None  # the machine's hold, opened once (every claim computation takes it)
+        # checks of what the run's profile names (robustness.validation.check_inputs), once, before the first build
+        self._before_build = before_build
         self._prepare()
 
     def _prepare(self) -> None:
+        check_store_root(self.root, self.read_only, self.rebuild)
         if self.read_only:
-            if not (self.root / "objects").is_dir():
-                raise UsageError(f"read-only store {self.root} has no objects/ folder: give the folder a build "
-                                 "wrote (--cache-dir), or drop read-only to build here")
-            if self.rebuild:
-                raise UsageError("a read-only store cannot rebuild: drop one of read-only and rebuild")
             return
-        if self.root.exists() and not self.root.is_dir():
-            raise UsageError(f"cache path {self.root} is a file, not a folder: give a folder with "
-                             "--cache-dir (pytest: --robustness-cache-dir) "
-                             "or ROBUSTNESS_CACHE_DIR")
         try:
             for sub in ("objects", "locks", "tmp", "corrupt"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -177,6 +177,9 @@ class Store:
                              "profile there first (python -m robustness build --profile NAME, with --executor ray "
                              "on a cluster), or drop read-only to build it here")
         if art is None:
+            if self._before_build is not None:
+                self._before_build()
+                self._before_build = None  # passed: not asked again by this store
             lock = FileLock(str(self.root / "locks" / f"{key}.lock"))
             if lock.is_locked:
                 log.info("waiting for another process building %s", label)
@@ -212,14 +215,15 @@ class Store:
         """Check the manifest and every file checksum; raise CorruptArtifactError on any mismatch."""
         try:
             manifest = json.loads((path / MANIFEST).read_text())
-            kind, files = manifest["kind"], manifest["files"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CorruptArtifactError(f"manifest unreadable: {exc}") from None
+            kind, files = manifest["kind"], dict(manifest["files"])
+            paths = {name: inside(path, name) for name in files}  # never a name leading out of the artifact
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise CorruptArtifactError(f"manifest unreadable: {str(exc)[:200]}") from None
         if key is not None and manifest.get("key") != key:
             raise CorruptArtifactError(f"manifest key {manifest.get('key')} does not match folder {key}")
         for name, digest in files.items():
-            file = path / name
-            if not file.is_file():
+            file = paths[name]
+            if file.is_symlink() or not file.is_file():
                 raise CorruptArtifactError(f"file {name} is missing")
             if sha256_file(file) != digest:
                 raise CorruptArtifactError(f"file {name} fails its checksum")
@@ -272,6 +276,7 @@ class Store:
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, allow_nan=False))
             dest = self.path_of(kind, key)
             dest.parent.mkdir(parents=True, exist_ok=True)
+            no_symlink(dest.parent, " (the store makes its objects/ folders itself)")
             os.replace(tmp, dest)  # atomic: the artifact appears whole or not at all
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -300,8 +305,9 @@ class Store:
         if self.read_only:
             return
         record = {"run": self.run_id, "pid": os.getpid(), "time": time.time(), **record}
-        try:
-            with open(self.root / "events.jsonl", "a") as f:
+        try:  # never through a link: the store made its event log itself
+            fd = os.open(self.root / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            with open(fd, "a") as f:
                 f.write(json.dumps(record) + "\n")
         except OSError:
             pass  # the event log is a report, never a reason to fail a build
@@ -312,9 +318,33 @@ class Store:
 
 def machine_folder(root: Path | str) -> Path:
     """Where this machine keeps what belongs to it and not to the store at `root`: the timing hold and runs'
-    measurements (written even beside a read-only store)."""
+    measurements (written even beside a read-only store). Made private to this user (mode 0700); one that another
+    user made first, or a link, is refused: it sits in the shared temporary folder."""
+    folder = machine_folder_path(root)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot make {folder} ({exc.strerror or exc}): set TMPDIR to a writable folder") from None
+    check_machine_folder(folder)
+    if stat.S_IMODE(folder.lstat().st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def machine_folder_path(root: Path | str) -> Path:
     digest = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"robustness-{digest}"
+
+
+def check_machine_folder(folder: Path) -> None:
+    """The hold folder is a folder (not a link) of this user: in the shared temporary folder, anyone could have
+    made it first."""
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise StoreError(f"{folder} is not a folder of this user (a link, a file, or another user's): the suite "
+                         "keeps its timing hold there; remove it, or set TMPDIR to a folder of your own")
 
 
 def machine_hold(root: Path | str):
@@ -322,9 +352,7 @@ def machine_hold(root: Path | str):
     reentrant, a waiting writer goes first)."""
     from filelock import ReadWriteLock
 
-    folder = machine_folder(root)
-    folder.mkdir(exist_ok=True)
-    return ReadWriteLock(str(folder / "machine.db"))
+    return ReadWriteLock(str(machine_folder(root) / "machine.db"))
 
 
 def read_events(root: Path, run_id: str | None = None, since: int = 0) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ no control arm, and the record says so.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,11 +87,10 @@ def load_thresholds(profile_file: str | Path | None) -> list[Threshold]:
     """The `[[threshold]]` tables of a profile file (none without a file)."""
     if profile_file is None:
         return []
+    from robustness.validation import read_profile_file
+
     path = Path(profile_file)
-    try:
-        tables = tomllib.loads(path.read_text()).get("threshold", [])
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"profile file {path} cannot be read ({exc}): fix it or give another") from None
+    tables = read_profile_file(path).get("threshold", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise UsageError(f"{path}: write thresholds as [[threshold]] tables")
     valid = sorted(f.name for f in fields(Threshold))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -59,11 +58,10 @@ def load_variants(profile_file: str | Path | None, profile: Profile | None = Non
     its one file exists, names are plain and unique, and no variant is the base checkpoint itself."""
     if profile_file is None:
         return []
+    from robustness.validation import read_profile_file
+
     path = Path(profile_file)
-    try:
-        tables = tomllib.loads(path.read_text()).get("variant", [])
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"profile file {path} cannot be read ({exc}): fix it or give another") from None
+    tables = read_profile_file(path).get("variant", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise UsageError(f"{path}: write variants as [[variant]] tables")
     valid = [f.name for f in fields(Variant)]

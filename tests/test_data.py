@@ -93,3 +93,71 @@ def test_layout_check_names_what_is_wrong(x, y, words):
     with pytest.raises(UsageError, match=None) as err:
         data.check_images(x, y, "mine")
     assert words in str(err.value)
+
+
+def test_cifar_arrays_equal_torchvisions_own_loader(tmp_path, monkeypatch):
+    """The suite reads the batches itself (below); on the same archive it gives torchvision's arrays, bit for bit."""
+    _write_fake_cifar10(tmp_path, monkeypatch)
+    ours = data.load_split("cifar10", 0, 0, seed=0, data_dir=tmp_path)
+    for train, x, y in ((True, ours.x_train, ours.y_train), (False, ours.x_test, ours.y_test)):
+        ds = datasets.CIFAR10(str(tmp_path), train=train)
+        theirs = np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        assert x.tobytes() == theirs.tobytes() and y.tolist() == list(ds.targets)
+
+
+class _Planted:
+    """What an attacker would swap in after the checksum was taken: unpickling it makes a folder."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_cifar_is_checked_and_loaded_from_the_same_bytes(tmp_path, monkeypatch):
+    """A batch replaced between its MD5 check and its load (a race on a shared data folder) is never unpickled:
+    the bytes checked are the bytes loaded."""
+    folder = _write_fake_cifar10(tmp_path, monkeypatch)
+    marker = tmp_path / "code-ran"
+    planted = pickle.dumps({"data": _Planted(marker), "labels": []})
+    real_md5 = hashlib.md5
+
+    def md5_then_swap(*args, **kwargs):  # the file is swapped right after its checksum was read
+        h = real_md5(*args, **kwargs)
+        (folder / "data_batch_1").write_bytes(planted)
+        return h
+
+    monkeypatch.setattr(hashlib, "md5", md5_then_swap)
+    original = data.load_split("cifar10", 0, 0, seed=0, data_dir=tmp_path)
+    assert not marker.exists() and original.x_train.shape == (100, 3, 32, 32)
+
+
+def test_a_cifar_batch_may_only_hold_arrays(tmp_path, monkeypatch):
+    folder = _write_fake_cifar10(tmp_path, monkeypatch)
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": _Planted(tmp_path / "code-ran"), "labels": []}))
+    monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch",
+                                                          hashlib.md5((folder / "test_batch").read_bytes())
+                                                          .hexdigest()]])
+    with pytest.raises(UsageError, match="cifar10 is not available.*may not name posix.mkdir"):
+        data.load_split("cifar10", 0, 0, seed=0, data_dir=tmp_path)
+    assert not (tmp_path / "code-ran").exists()
+
+
+@pytest.mark.parametrize("labels, words", [
+    ([0, 1, 10**9], "K at most 1000"),
+    ([0, 2, 2], "each class in the training split"),
+])
+def test_the_class_count_is_sane(labels, words):
+    x = np.zeros((3, 3, 32, 32), np.float32)
+    with pytest.raises(UsageError, match=words):
+        data._finish(x, np.array(labels), x, np.array([0, 1, 0]), 0, 0, 0, "mine")
+
+
+def test_a_nan_pixel_is_refused():
+    x = np.zeros((2, 3, 32, 32), np.float32)
+    x[1, 2, 3, 4] = np.nan
+    with pytest.raises(UsageError, match="finite"):
+        data.check_images(x, np.zeros(2, np.int64), "mine")

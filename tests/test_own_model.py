@@ -62,16 +62,27 @@ def test_own_model_keys_follow_content_not_paths(store, tmp_path):
 
 
 @pytest.mark.parametrize("change, fix", [
-    ({"archs": ["own_model:no_such_fn"]}, "has no callable 'no_such_fn'"),
-    ({"archs": ["no_such_module:fn"]}, "cannot import model factory 'no_such_module:fn'"),
     ({"data_path": "/nonexistent"}, "dataset npz needs data_path"),
     ({"checkpoint": "/nonexistent/model.pt"}, "is not a file"),
     ({"archs": ["own_model:small_cnn", "vgg19"]}, "checkpoint"),
-    ({"dataset": "own_model:nothing"}, "has no callable 'nothing'"),
+    ({"archs": ["own_model:small cnn"]}, "is not of the form package.module:function"),
 ])
 def test_bad_own_settings_name_the_fix(change, fix):
     with pytest.raises(UsageError, match=fix.replace("(", r"\(").replace(")", r"\)")):
         load_profile("smoke", overrides={**OWN, **change})
+
+
+@pytest.mark.parametrize("change, fix", [
+    ({"archs": ["own_model:no_such_fn"]}, "has no callable 'no_such_fn'"),
+    ({"archs": ["no_such_module:fn"]}, "cannot import model factory 'no_such_module:fn'"),
+    ({"dataset": "own_model:nothing"}, "has no callable 'nothing'"),
+])
+def test_a_factory_is_imported_when_a_build_checks_its_inputs_not_when_a_profile_is_read(change, fix):
+    from robustness.validation import check_inputs
+
+    profile = load_profile("smoke", overrides={**OWN, **change})  # reading imports nothing
+    with pytest.raises(UsageError, match=fix):
+        check_inputs(profile)
 
 
 def test_a_checkpoint_that_does_not_fit_or_is_a_pickle_is_refused(store, tmp_path):
