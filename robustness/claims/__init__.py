@@ -1,0 +1,98 @@
+"""Claims: the paper's claims as a registry (one function per claim, registered with its metadata), the grid
+cells each applies to, and the measurement behind a verdict.
+
+A verdict is one of: `reproduced` (the 95% interval lies inside the bound), `not reproduced` (it lies wholly
+outside: the data contradict the claim), `inconclusive` (it straddles the bound), `uninformative` (both models
+compared sit at the floor or ceiling, at or below 2% or at or above 98%: such a cell says nothing about the
+claim) and, in the report only, `error` (the cell crashed and wrote no record). Only `not reproduced` fails a
+claim test, through the claim's own assertion (ClaimNotReproduced); any other exception is a crash.
+
+An effect attributed to pruning is decided against the control arm (the same fine-tuning steps without pruning):
+every accuracy record keeps the paper's comparison (pruned minus base) and pruned minus control, and the verdict
+is taken on the claim's `reference`.
+
+Where things are: `registry` (the Claim record, cells and ids), `verdicts` (interval against bound, the record,
+the claim test's assertion), `context` (models and per-image correctness a claim measures with), `paper` (the
+paper's claims), `questions` (its open questions 1 and 3), `selfchecks` (checks of the evaluation itself).
+"""
+
+from robustness.claims.context import Context, _correct, _ratio_irs, _versus, _versus_method
+from robustness.claims.paper import (
+    CONTROL_LATENCY_TOLERANCE,
+    GRID,
+    LATENCY_PRECISION,
+    LATENCY_THREADS,
+    PLUS_MINUS_1PP,
+    _architecture_latency,
+    _self_attacked,
+    _transferred,
+    _whitebox_on_itself,
+    adv_within_1pp,
+    adv_within_1pp_over_eps,
+    adv_within_1pp_whitebox_base,
+    adv_within_1pp_whitebox_pruned,
+    clean_within_2pp,
+    criteria_comparable,
+    ir_size_cut_66,
+    latency_gain_8pct,
+    transfer,
+    transfer_consistent,
+)
+from robustness.claims.questions import (
+    ADV_TRAINING_MARGIN,
+    Q1,
+    Q3,
+    _adversarial_arm_checked,
+    _training_gain,
+    adv_trained_within_1pp,
+    adv_trained_within_1pp_whitebox,
+    adv_training_helps,
+    criteria_transfer_agree,
+    retained_robustness_std_vs_adv,
+)
+from robustness.claims.registry import (
+    _REGISTRY,
+    CEILING,
+    FLOOR,
+    PAPER,
+    VERDICTS,
+    Claim,
+    ClaimNotReproduced,
+    _id_part,
+    cell_id,
+    cells,
+    claim_ratios,
+    claim_table,
+    get_claim,
+    register,
+)
+from robustness.claims.selfchecks import HONEST_LARGE_EPS_ACCURACY, robust_accuracy_honest
+from robustness.claims.verdicts import (
+    _decided,
+    _informative,
+    allowed,
+    bound_text,
+    check,
+    fmt,
+    measure,
+    message,
+    side,
+    verdict,
+)
+
+CLAIMS: list[Claim] = sorted(_REGISTRY.values(), key=lambda c: c.id)
+
+__all__ = [
+    "ADV_TRAINING_MARGIN", "CEILING", "CLAIMS", "CONTROL_LATENCY_TOLERANCE", "FLOOR", "GRID",
+    "HONEST_LARGE_EPS_ACCURACY", "LATENCY_PRECISION", "LATENCY_THREADS", "PAPER", "PLUS_MINUS_1PP", "Q1", "Q3",
+    "VERDICTS", "Claim", "ClaimNotReproduced", "Context", "adv_trained_within_1pp", "adv_trained_within_1pp_whitebox",
+    "adv_training_helps", "adv_within_1pp", "adv_within_1pp_over_eps", "adv_within_1pp_whitebox_base",
+    "adv_within_1pp_whitebox_pruned", "allowed", "bound_text", "cell_id", "cells", "check", "claim_ratios",
+    "claim_table", "clean_within_2pp", "criteria_comparable", "criteria_transfer_agree", "fmt", "get_claim",
+    "ir_size_cut_66", "latency_gain_8pct", "measure", "message", "register", "retained_robustness_std_vs_adv",
+    "robust_accuracy_honest", "side", "transfer", "transfer_consistent", "verdict",
+    # private helpers, importable as before (tests and the latency bench use some)
+    "_REGISTRY", "_adversarial_arm_checked", "_architecture_latency", "_correct", "_decided", "_id_part",
+    "_informative", "_ratio_irs", "_self_attacked", "_training_gain", "_transferred", "_versus", "_versus_method",
+    "_whitebox_on_itself",
+]
