@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,6 +50,29 @@ class Context:
         return {"sets": len(self.parity), "checked": checked, "agree": agree, "lowest_agreement": worst,
                 "max_logit_diff": max(p["max_logit_diff"] for p in self.parity),
                 "ok": worst >= pipeline.PARITY_MIN}
+
+
+class Faced(NamedTuple):
+    """What a cell's base, pruned and control arm faced: the models, the set (the base's, where each model has
+    its own), the test images it holds and each model's per-image correctness, in that order."""
+
+    models: tuple[pipeline.ModelRef, pipeline.ModelRef, pipeline.ModelRef]
+    adv: Artifact
+    index: np.ndarray
+    ok: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def set_index(adv: Artifact) -> np.ndarray:
+    """The test images an adversarial set holds (its `index` array alone, not the images)."""
+    return _index(str(adv.file("adv.npz")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _index(path: str) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as arrays:
+        index = arrays["index"]
+    index.flags.writeable = False
+    return index
 
 
 @functools.lru_cache(maxsize=4096)
