@@ -75,6 +75,7 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
     elif claim.pools:  # the mean over its member cells, the same images in each
         members = claims.pooled_members(claim, cell, smoke)
         assert rec["cells"] + rec["left_out"] == len(members) > 1 and rec["n"] == smoke.n_attack
+        assert rec.get("eps") == cell.get("eps")  # the pooled eps of the security curve, where it is one
     elif claim_id == "robust_accuracy_honest":
         assert rec["n"] == smoke.n_attack and set(rec["pgd_by_eps"]) == {f"{255 * e:g}/255" for e in smoke.eps_list}
     elif claim_id in ("adv_within_1pp", "adv_within_1pp_whitebox_base"):

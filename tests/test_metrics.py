@@ -1,6 +1,5 @@
 """The intervals behind every verdict: coverage computed exactly, not assumed."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -134,24 +133,6 @@ def test_median_precision_is_the_half_width_of_the_medians_interval_relative_to_
     x = np.random.default_rng(0).normal(1.0, 0.1, 2000)
     # the median of a normal sample has standard error 1.2533 sigma / sqrt(n): 95% half-width about 0.0055
     assert metrics.median_precision(x) == pytest.approx(1.96 * 1.2533 * 0.1 / np.sqrt(2000), rel=0.25)
-
-
-def test_rank_correlation_of_columns_is_scipys_spearman_column_by_column():
-    """The vectorised bootstrap of transfer_consistent and criteria_transfer_agree stands on this."""
-    from scipy import stats
-
-    rng = np.random.default_rng(3)
-    x, y = rng.integers(0, 6, (12, 40)).astype(float), rng.integers(0, 6, (12, 40)).astype(float)  # with ties
-    x[:, 0] = 0.5  # a constant column: no rank correlation
-    got = metrics.spearman_columns(x, y)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        want = np.array([stats.spearmanr(x[:, j], y[:, j]).statistic for j in range(x.shape[1])])
-    assert np.isnan(got[0]) and np.isnan(want[0])
-    np.testing.assert_allclose(got[1:], want[1:], rtol=0, atol=1e-12)
-    assert np.isnan(metrics.spearman_columns(x[:2], y[:2])).all()  # fewer than 3 rows
-    counts = metrics.resample_counts(12, 5)
-    assert counts.shape == (12, 5) and (counts.sum(axis=0) == 12).all()  # each resample draws 12 images
 
 
 def _pooled_cells(rng, n, groups, attacks, p10, p01, share_model=0.8, share_image=0.85):

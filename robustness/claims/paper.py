@@ -136,7 +136,7 @@ def clean_within_2pp(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
        threat_model="none", sentence="model size drops by about 66% at 50% pruning",
        why_bound="+-10 points around 66%: removing half the filters of two consecutive layers removes 3/4 of the "
                  "weights between them, layers kept whole (first conv, classifier) remove less, and the mix "
-                 "depends on the architecture", unit="%", ratios="half")
+                 "depends on the architecture", unit="%", ratios="half", interval="exact")
 def ir_size_cut_66(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     base = ctx.base(cell["arch"])
     sizes = {k: ir.info["bin_bytes"] for k, ir in _ratio_irs(ctx, base, cell["criterion"]).items()}

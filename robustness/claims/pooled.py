@@ -84,6 +84,7 @@ def _pooled(ctx: Context, cell: dict[str, Any], claim_id: str,
     if not kept:
         nothing = {"value": 0.0, "lo": -1.0, "hi": 1.0, "n": n}
         return {"n": n, "cells": 0, "left_out": left_out, "pruned_minus_control": nothing, "difference": nothing,
+                **({"eps": cell["eps"]} if "eps" in cell else {}),
                 "p_tables": [], "compared": compared, "method": "-",
                 "uninformative_because": "every member cell has both models at the floor or ceiling"}
     vs_control = metrics.pooled_difference([(c, p) for _, p, c in kept])
@@ -91,6 +92,7 @@ def _pooled(ctx: Context, cell: dict[str, Any], claim_id: str,
     means = {role: float(np.mean([ok[i].mean() for ok in kept])) for i, role in enumerate(("base", "pruned",
                                                                                            "control"))}
     return {"n": n, "cells": len(kept), "left_out": left_out, "pruned_minus_control": vs_control.to_dict(),
+            **({"eps": cell["eps"]} if "eps" in cell else {}),
             "difference": vs_base.to_dict(), **{role: {"value": v} for role, v in means.items()},
             "method": "95% score interval (Tango) of the pooled (image, cell) table, its variance inflated by the "
                       "correlation of the cells on each image (design effect, resampling images)",
