@@ -177,6 +177,10 @@ def test_question_1_claims_measure_the_arm_and_say_when_it_is_not_robust(arm, tm
     retained = next(r for r in records if r["claim"] == "retained_robustness_std_vs_adv")
     s, a = retained["standard_pruned_minus_control"], retained["adversarial_pruned_minus_control"]
     assert retained["value"] == pytest.approx(a["value"] - s["value"])
+    for r in records:  # p_bound, the score test the interval inverts: under 2.5% exactly where it lies beyond
+        claim = claims.get_claim(r["claim"])
+        beyond = claims.verdict(claim, r["value"], *r["interval"]) == "not reproduced"
+        assert r["p_bound"] is not None and (r["p_bound"] < 0.025) == beyond, r["claim"]
     report.write(records, tmp_path, profile)
     text = (tmp_path / "report.md").read_text()
     assert "## Open question 1" in text and "## Self-checks of robust accuracy" in text
