@@ -150,9 +150,10 @@ def headline_lines(records: list[dict[str, Any]]) -> list[str]:
         return []
     lines = ["## Headline: pruned minus control arm, mean over cells", "",
              "Each +-1 point claim asked of the mean pruned-minus-control difference over its cells (every "
-             "criterion and attack), for every architecture together (`all`) and for each; the interval resamples "
-             "images, keeping every cell's outcome on an image together (all cells attack the same images). "
-             "Cells with both models at the floor or ceiling are left out.", "",
+             "criterion and attack), for every architecture together (`all`) and for each: the main job's answer to "
+             "the paper's sentence. All cells attack the same images, so the interval takes the image as its unit "
+             "(a score interval whose variance is that of resampling images, every cell's outcome on an image kept "
+             "together). Cells with both models at the floor or ceiling are left out.", "",
              "| claim | architecture | ratio / eps | cells | n | pruned minus control [95%] | verdict | "
              "pruned minus base [95%] |", "|---|---|---|---|---|---|---|---|"]
     for claim_id in sorted({r["claim"] for r in pooled}, key=claim_order):
