@@ -94,11 +94,13 @@ def _arm_nodes(profile: Profile, arch: str, stages: list[str], t: str) -> list[t
 
 def prediction_nodes(profile: Profile) -> list[Node]:
     """The claims' prediction sets, one node per claim cell: measuring a cell builds exactly the sets its test
-    will read. Latency cells are left to the tests, which time an architecture's IRs on one machine."""
+    will read. Latency cells are left to the tests, which time an architecture's IRs on one machine; pooled cells
+    read only sets their member cells build."""
     from robustness import claims
 
     return [Node("predictions", cell.get("arch", ""), claim=claim.id, cell=claims.cell_id(claim, cell))
-            for claim in claims.CLAIMS if not claim.timed for cell in claims.cells(claim, profile)]
+            for claim in claims.CLAIMS if not claim.timed and not claim.pools
+            for cell in claims.cells(claim, profile)]
 
 
 def grid_nodes(profile: Profile, stages: list[str] | None = None) -> list[Node]:

@@ -62,10 +62,11 @@ def make_parser() -> argparse.ArgumentParser:
     stages.add_argument("--same-output", default="", metavar="UNIT,...",
                         help="with --update: record these units' new code without a bump, for a change shown to "
                              "build byte-identical artifacts (build into an empty store, compare checksums)")
-    exp = sub.add_parser("expected", help="the profile's recorded non-reproductions (expected failures)")
+    exp = sub.add_parser("expected", help="the profile's recorded verdicts (its non-reproductions: expected failures)")
     _add_profile_options(exp)
     exp.add_argument("--update", action="store_true",
-                     help="record every `not reproduced` cell of the profile's results.json as expected")
+                     help="record every cell's verdict, value, interval and n of the profile's results.json "
+                          "(its `not reproduced` cells become expected failures)")
     exp.add_argument("--results-dir", type=Path, help="default: results/<profile>-<profile hash>")
     show = sub.add_parser("profile", help="print a profile's settings as TOML-ready key = value lines")
     _add_profile_options(show)
@@ -114,14 +115,17 @@ def cmd_expected(args: argparse.Namespace) -> int:
     profile = _profile(args)
     results = (args.results_dir or Path("results") / profile.results_name) / "results.json"
     if args.update:
-        digest, count = expected.update(results)
+        digest, counts = expected.update(results)
         if digest != profile.hash:
             print(f"note: {results} is of profile hash {digest}, not {profile.hash}")
-        print(f"recorded {count} non-reproductions of profile hash {digest} in {expected.PATH}")
+        print(f"recorded {sum(counts.values())} cells of profile hash {digest} in {expected.PATH} "
+              f"({', '.join(f'{n} {v}' for v, n in sorted(counts.items()))})")
         return 0
     cells = expected.for_profile(profile)
-    print(f"profile {profile.name} (hash {profile.hash}): {len(cells)} expected failures")
-    for cell, entry in cells.items():
+    failing = {c: e for c, e in cells.items() if e.get("verdict", "not reproduced") == "not reproduced"}
+    print(f"profile {profile.name} (hash {profile.hash}): {len(cells)} recorded verdicts, {len(failing)} expected "
+          "failures (not reproduced)")
+    for cell, entry in failing.items():
         print(f"{cell}: {entry['value']:+.4f} [{entry['interval'][0]:+.4f}, {entry['interval'][1]:+.4f}], "
               f"n={entry['n']}")
     return 0

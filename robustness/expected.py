@@ -1,9 +1,12 @@
-"""Expected failures: the confirmed non-reproductions of a profile, as data written from a run by
-`python -m robustness expected --update`, never by hand (the way PyTorch keeps ci_expected_accuracy).
+"""Expected verdicts: every cell's verdict, value, interval and n for a profile, as data written from a run by
+`python -m robustness expected --update`, never by hand (the way PyTorch keeps ci_expected_accuracy). The
+recorded `not reproduced` cells are the expected failures: strict xfails that wait for the claim's own assertion.
 
-Keyed by the profile's hash, so a profile with any field overridden inherits none. Per cell: the measured value,
-interval and n. A listed cell's test passes only while it fails by the claim's own assertion with an interval
-that overlaps the recorded one on the same side of the bound (robustness.claims.check).
+Keyed by the profile's hash, so a profile with any field overridden inherits none. A recorded cell's test fails
+when its verdict changes (a reproduction that became inconclusive too) or its finding moves: each point value must
+lie inside the other's interval (robustness.claims.check). Entries without a verdict (written before every verdict
+was recorded) are non-reproductions. Errors are never recorded: a crash is never expected. Only records measured
+by the current code (their stamps) are recorded; results.json mixing in others is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +59,12 @@ def _parsed(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
     return data
 
 
-def update(results_json: Path, path: Path | None = None) -> tuple[str, int]:
-    """Record every `not reproduced` cell of a results.json under its profile's hash; other profiles' entries
-    stay, an older hash of the same profile goes (its cells can no longer run). Returns the hash and the number
-    of cells recorded."""
+def update(results_json: Path, path: Path | None = None) -> tuple[str, Counter]:
+    """Record every cell of a results.json (verdict, value, interval, n; errors left out) under its profile's hash;
+    other profiles' entries stay, an older hash of the same profile goes (its cells can no longer run). Refused
+    when a record was measured by other code than the current one. Returns the hash and the count per verdict."""
+    from robustness.claims import stamps
+
     try:
         results = read_json(Path(results_json), "run the claims again (`pytest -m claims`) to write it anew")
     except FileNotFoundError:
@@ -70,15 +76,40 @@ def update(results_json: Path, path: Path | None = None) -> tuple[str, int]:
     digest = results.get("profile_hash")
     if not digest:
         raise UsageError(f"{results_json} has no profile hash (written by an older version): run the claims again")
-    cells = {key(r["claim"], r["cell"]): {"value": r["value"], "interval": r["interval"], "n": r["n"]}
-             for r in results["records"] if r["verdict"] == "not reproduced"}
+    version = stamps.code_version()
+    stale = [r for r in results["records"] if stamps.of(r) != version]
+    if stale:
+        claims = sorted({r["claim"] for r in stale})
+        raise UsageError(f"{len(stale)} records of {results_json} were measured by other code than this "
+                         f"({version}; they are of {', '.join(sorted({stamps.of(r) or 'none' for r in stale}))}), "
+                         f"claims {', '.join(claims)}: run them again (`pytest -m claims`) before recording")
+    cells = {key(r["claim"], r["cell"]): {"verdict": r["verdict"], "value": r["value"], "interval": r["interval"],
+                                         "n": r["n"]}
+             for r in results["records"] if r["verdict"] != "error"}
     path = path or PATH
     data = {h: e for h, e in load(path).items() if e.get("profile") != profile["name"] or h == digest}
-    data[digest] = {"profile": profile["name"], "written": time.strftime("%Y-%m-%d"),
+    data[digest] = {"profile": profile["name"], "written": time.strftime("%Y-%m-%d"), "code": version,
                     "from": f"{results_json} ({len(results['records'])} cells)", "cells": dict(sorted(cells.items()))}
     try:
-        path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        path.write_text(_dumps(data))
     except OSError as exc:
         raise UsageError(f"cannot write {path} ({exc.strerror or exc}): make it writable (it lives in the "
                          "project's checkout; a package installed read-only cannot record)") from None
-    return digest, len(cells)
+    return digest, Counter(e["verdict"] for e in cells.values())
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """JSON with one cell per line, so that a change of expected verdicts reads as a diff of the lines changed."""
+    out = ["{"]
+    for i, (digest, entry) in enumerate(sorted(data.items())):
+        head = {k: v for k, v in entry.items() if k != "cells"}
+        out.append(f" {json.dumps(digest)}: {{")
+        out += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in sorted(head.items())]
+        cells = sorted(entry.get("cells", {}).items())
+        out.append('  "cells": {' + ("" if cells else "}"))
+        out += [f"   {json.dumps(c)}: {json.dumps(v, sort_keys=True)}{',' if j < len(cells) - 1 else ''}"
+                for j, (c, v) in enumerate(cells)]
+        if cells:
+            out.append("  }")
+        out.append(" }" + ("," if i < len(data) - 1 else ""))
+    return "\n".join(out) + "\n}\n"

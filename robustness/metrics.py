@@ -4,13 +4,19 @@ Base and pruned models are scored on the same images, so their difference is pai
 proportions and an exact McNemar test on the discordant images, never two independent intervals. A bootstrap
 would not do: when no image disagrees it returns [0, 0], yet 0 of 256 discordant pairs still allow a true
 difference of more than a point.
+
+Several comparisons at once (the pairs of a transfer pattern, the criteria of one model) take every pair's score
+interval at Bonferroni level; a mean over cells that share their images (the pooled claims) takes the score
+interval of the pooled table with its variance corrected for the cells' correlation on each image. Each gives the
+p-value against an edge of a bound from the same score test (p_bound), so a bound is tested as the interval
+decides it.
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -38,6 +44,8 @@ class Difference(Estimate):
 
     mcnemar_p: float
     discordant: int
+    b_only: int = 0  # images only b got right
+    a_only: int = 0  # images only a got right
 
     def __str__(self) -> str:
         return (f"{100 * self.value:+.2f} pp [{100 * self.lo:+.2f}, {100 * self.hi:+.2f}] "
@@ -60,9 +68,17 @@ def _wilson(k: int, n: int) -> tuple[float, float]:
 
 
 # Tango's score interval with a continuity correction of half an image: its exact coverage stays at or above 95%
-# for n = 64 and 256 and discordance rates from 0 to 20% (tests/test_metrics.py enumerates it); without the
-# correction it dips to 93.7%, Newcombe's hybrid score interval to 92.3%.
+# for n = 64, 256 and 540 and discordance rates from 0 to 40% (tests/test_metrics.py enumerates every table);
+# without the correction it dips to 93.7%, Newcombe's hybrid score interval to 92.3%.
 CONTINUITY = 0.5
+
+
+def _tango_score(b: np.ndarray, c: np.ndarray, n: np.ndarray, d: np.ndarray, shift: float) -> np.ndarray:
+    """Tango's score statistic for a difference d of paired proportions, (b_only - a_only) / n, with the nuisance
+    rate at its restricted maximum likelihood; `shift` is the continuity correction, in images."""
+    w = -b - c + (2 * n - b + c) * d
+    q = (np.sqrt(np.maximum(w**2 + 8 * n * c * d * (1 - d), 0)) - w) / (4 * n)
+    return (b - c - n * d + shift) / np.sqrt(np.maximum(n * (2 * q + d * (1 - d)), 1e-300))
 
 
 def paired_interval(b_only: np.ndarray, a_only: np.ndarray, n: np.ndarray | int,
@@ -76,13 +92,38 @@ def paired_interval(b_only: np.ndarray, a_only: np.ndarray, n: np.ndarray | int,
         lo, hi = np.full(b.shape, -1.0), np.full(b.shape, 1.0)
         for _ in range(50):
             d = (lo + hi) / 2
-            w = -b - c + (2 * n - b + c) * d
-            q = (np.sqrt(np.maximum(w**2 + 8 * n * c * d * (1 - d), 0)) - w) / (4 * n)
-            score = (b - c - n * d + shift) / np.sqrt(np.maximum(n * (2 * q + d * (1 - d)), 1e-300))
-            right = score > target
+            right = _tango_score(b, c, n, d, shift) > target
             lo, hi = np.where(right, d, lo), np.where(right, hi, d)
         bounds.append((lo + hi) / 2)
     return bounds[0], bounds[1]
+
+
+def p_beyond(b_only: float, a_only: float, n: float, edge: float, above: bool) -> float:
+    """One-sided p-value of Tango's score test, with the interval's continuity correction, that the difference
+    lies beyond `edge`: above (null: difference <= edge) or below (null: difference >= edge). The 95% interval's
+    lower end lies above `edge` exactly when this p (above) is under 2.5%; counts may be fractional."""
+    if not -1 < edge < 1:  # no difference of proportions lies beyond -1 or 1
+        return 1.0
+    b, c, m, d = (np.float64(v) for v in (b_only, a_only, n, edge))
+    if above:
+        return float(stats.norm.sf(_tango_score(b, c, m, d, -CONTINUITY)))
+    return float(stats.norm.cdf(_tango_score(b, c, m, d, CONTINUITY)))
+
+
+def p_bound(tables: list[list[float]], lo_edge: float, hi_edge: float) -> float:
+    """The one-sided p-value against the nearer edge of an allowed region [lo_edge, hi_edge] (either may be
+    infinite), for an interval made of paired score intervals at Bonferroni level: each table is
+    (b_only, a_only, n, comparisons), and the interval lies wholly outside the region exactly when some table's
+    interval does at its level, so p = min over tables of comparisons x p (at most 1)."""
+    ps = []
+    for b, c, n, m in tables:
+        est = (b - c) / n
+        if np.isinf(hi_edge) or (np.isfinite(lo_edge) and est - lo_edge < hi_edge - est):
+            p = p_beyond(b, c, n, lo_edge, above=False)
+        else:
+            p = p_beyond(b, c, n, hi_edge, above=True)
+        ps.append(min(1.0, m * p))
+    return min(ps) if ps else 1.0
 
 
 @functools.lru_cache(maxsize=65536)
@@ -112,7 +153,7 @@ def paired_difference(a_correct: np.ndarray, b_correct: np.ndarray) -> Differenc
     discordant = a_only + b_only
     p = _mcnemar_p(b_only, discordant) if discordant else 1.0
     lo, hi = paired_bounds(b_only, a_only, n)
-    return Difference((b_only - a_only) / n, lo, hi, n, p, discordant)
+    return Difference((b_only - a_only) / n, lo, hi, n, p, discordant, b_only, a_only)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -121,26 +162,79 @@ def _mcnemar_p(b_only: int, discordant: int) -> float:
     return float(stats.binomtest(b_only, discordant).pvalue)
 
 
-def difference_of_differences(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> Estimate:
+def _tables(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
+    """b only right, a only right, images: the paired table of b against a."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"a paired difference needs the same, non-empty images: {a.shape} vs {b.shape}")
+    return int((b & ~a).sum()), int((a & ~b).sum()), int(a.size)
+
+
+def difference_of_differences(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+                              confidence: float = CONFIDENCE) -> Estimate:
     """(b[1] - b[0]) - (a[1] - a[0]): two paired differences on the same images (say, pruned minus control in two
     training arms), compared. Each difference gets its paired score interval at Bonferroni level (97.5%); when
     both cover, the difference of differences lies between their extremes, so coverage is at least 95% even
     where few images disagree (where a bootstrap of per-image differences collapses)."""
-    level = 1 - (1 - CONFIDENCE) / 2
+    level = 1 - (1 - confidence) / 2
     parts = []
     for first, second in (a, b):
-        f, s = np.asarray(first, dtype=bool), np.asarray(second, dtype=bool)
-        if f.shape != s.shape or f.size == 0:
-            raise ValueError(f"a paired difference needs the same, non-empty images: {f.shape} vs {s.shape}")
-        lo, hi = paired_bounds(int((s & ~f).sum()), int((f & ~s).sum()), f.size, level)
-        parts.append((float(s.mean() - f.mean()), lo, hi, f.size))
+        b_only, a_only, n = _tables(first, second)
+        lo, hi = paired_interval(b_only, a_only, n, level) if confidence != CONFIDENCE \
+            else paired_bounds(b_only, a_only, n, level)
+        parts.append(((b_only - a_only) / n, float(lo), float(hi), n))
     (va, la, ha, na), (vb, lb, hb, nb) = parts
     if na != nb:
         raise ValueError(f"the two differences are on {na} and {nb} images: compare them on the same images")
     return Estimate(vb - va, lb - ha, hb - la, na)
 
 
-def range_difference(correct: dict[str, np.ndarray]) -> Estimate:
+def inverted_p(interval: Callable[[float], tuple[float, float]], value: float, lo_edge: float,
+               hi_edge: float) -> float:
+    """One-sided p-value against the nearer edge of [lo_edge, hi_edge] for any interval method that takes a
+    confidence level: half the level at which the interval's near end meets the edge (so the 95% interval lies
+    wholly beyond it exactly when p < 2.5%), found by bisection."""
+    if np.isinf(hi_edge) or (np.isfinite(lo_edge) and value - lo_edge < hi_edge - value):
+        edge, beyond = lo_edge, (lambda c: interval(c)[1] < lo_edge)
+    else:
+        edge, beyond = hi_edge, (lambda c: interval(c)[0] > hi_edge)
+    if not np.isfinite(edge):
+        return 1.0
+    lo, hi = 0.0, 1.0 - 1e-12  # confidence levels: beyond at lo (a point), not beyond at hi (everything)
+    if not beyond(1e-9):
+        return 0.5
+    if beyond(hi):
+        return (1 - hi) / 2
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if beyond(mid) else (lo, mid)
+    return (1 - hi) / 2
+
+
+@dataclass(frozen=True)
+class Simultaneous(Estimate):
+    """The largest absolute difference among several paired comparisons on the same images, with the paired
+    tables its interval was built from: (b_only, a_only, n, comparisons) each."""
+
+    tables: tuple[tuple[int, int, int, int], ...] = ()
+
+
+def largest_paired_difference(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> Simultaneous:
+    """max |b - a| over named pairs of models scored on the same images, with a 95% interval from the paired score
+    intervals of all pairs at Bonferroni level: when every pair's interval covers its difference, the largest
+    |difference| lies between the largest distance of an interval from 0 and the largest |bound|."""
+    tables = np.array([_tables(a, b) for a, b in pairs.values()], dtype=np.int64).reshape(-1, 3)
+    m = len(tables)
+    if not m:
+        raise ValueError("the largest difference of no pairs")
+    lo, hi = paired_interval(tables[:, 0], tables[:, 1], tables[:, 2], 1 - (1 - CONFIDENCE) / m)
+    off_zero = np.where((lo <= 0) & (0 <= hi), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
+    value = np.abs(tables[:, 0] - tables[:, 1]) / tables[:, 2]
+    return Simultaneous(float(value.max()), float(off_zero.max()), float(np.maximum(np.abs(lo), np.abs(hi)).max()),
+                        int(tables[0, 2]), tuple((int(b), int(c), int(n), m) for b, c, n in tables))
+
+
+def range_difference(correct: dict[str, np.ndarray]) -> Simultaneous:
     """Largest minus smallest accuracy across k models on the same images, with a 95% interval built from the
     paired intervals of all k(k-1)/2 pairs at Bonferroni level: when every pair's interval covers its difference,
     the range max|d_ij| lies between the largest distance of an interval from 0 and the largest |bound|.
@@ -149,17 +243,52 @@ def range_difference(correct: dict[str, np.ndarray]) -> Estimate:
     bootstrapping the range itself is biased at the bound (a true 2-point range was called above 2 points in 10%
     of simulated draws). tests/test_metrics.py checks this method's coverage and its error at the bound."""
     names = list(correct)
-    m = {k: np.asarray(v, dtype=bool) for k, v in correct.items()}
-    n = len(next(iter(m.values())))
-    means = [float(v.mean()) for v in m.values()]
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
-    level = 1 - (1 - CONFIDENCE) / max(len(pairs), 1)
-    lo_all, hi_all = 0.0, 0.0
-    for a, b in pairs:
-        lo, hi = paired_bounds(int((m[b] & ~m[a]).sum()), int((m[a] & ~m[b]).sum()), n, level)
-        lo_all = max(lo_all, 0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)))
-        hi_all = max(hi_all, abs(lo), abs(hi))
-    return Estimate(max(means) - min(means), lo_all, hi_all, n)
+    return largest_paired_difference({f"{a}~{b}": (correct[a], correct[b])
+                                      for i, a in enumerate(names) for b in names[i + 1:]})
+
+
+@dataclass(frozen=True)
+class Pooled(Estimate):
+    """A mean of paired differences over cells that score the same images, with what its interval stands on."""
+
+    cells: int
+    design_effect: float
+    # (b_only, a_only, pairs, 1) over all (image, cell) pairs, over the design effect: what p_bound reads
+    tables: tuple[tuple[float, float, float, int], ...]
+
+
+def pooled_difference(pairs: list[tuple[np.ndarray, np.ndarray]], confidence: float = CONFIDENCE) -> Pooled:
+    """The mean over K cells of (b - a), every cell scored on the same n images, with a score interval that
+    resamples images, not (image, cell) pairs: the cells' disagreements on one image are correlated (the same
+    pruned model faces several attacks, every attack perturbs the same image).
+
+    Tango's paired score interval on the pooled table of all K x n (image, cell) pairs would hold if the pairs
+    were independent; their correlation within an image inflates the variance of the mean by a design effect,
+    the variance of the per-image sum of differences under resampling images (what a bootstrap over images
+    estimates; here in closed form) over the variance the independent pairs would give. The table is divided by
+    it (Rao and Scott's correction) before the score interval is taken. A pseudo-image on which every cell
+    disagrees the same way, weighted as one (image, cell) pair, enters the design effect: the least favourable
+    correlation, so that a few disagreements never pass for independent ones; with none at all the design effect
+    is K and the interval is that of one cell. A percentile bootstrap over images covered 91% where pruning only
+    lowers accuracy (the per-image differences are skewed); this interval's coverage is simulated in
+    tests/test_metrics.py."""
+    arrays = [(np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)) for a, b in pairs]
+    if not arrays:
+        raise ValueError("a pooled difference of no cells")
+    n = arrays[0][0].size
+    if n < 2 or any(a.shape != (n,) or b.shape != (n,) for a, b in arrays):
+        raise ValueError("pooled cells must score the same images (and at least two)")
+    k = len(arrays)
+    d = np.array([b.astype(np.int8) - a for a, b in arrays], dtype=np.float64)  # cells x images
+    b_only, a_only = float((d > 0).sum()), float((d < 0).sum())
+    total = k * n
+    per_image = d.sum(0)
+    mean = per_image.sum() / total
+    spread = float(((per_image - per_image.mean()) ** 2).sum() * n / (n - 1)) + k  # images, and the pseudo-image
+    independent = b_only + a_only - total * mean**2 + 1
+    deff = float(min(max(spread / independent, 1.0), k))
+    lo, hi = paired_interval(b_only / deff, a_only / deff, total / deff, confidence)
+    return Pooled(float(mean), float(lo), float(hi), n, k, deff, ((b_only / deff, a_only / deff, total / deff, 1),))
 
 
 def benjamini_hochberg(p_values: list[float]) -> list[float]:
@@ -173,31 +302,6 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
     out = np.empty_like(q)
     out[order] = q
     return out.tolist()
-
-
-def spearman(x: list[float], y: list[float]) -> float:
-    columns = (np.asarray(v, dtype=np.float64).reshape(-1, 1) for v in (x, y))
-    return float(spearman_columns(*columns)[0])
-
-
-def spearman_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's rho of each column of x with the same column of y: scipy's Pearson r of the ranks, column by
-    column, as scipy.stats.spearmanr computes it (nan for fewer than 3 rows or a constant column). A bootstrap
-    draws a thousand of them: spearmanr on two matrices correlates every column with every other, and one call
-    per column took half a millisecond."""
-    if x.shape[0] < 3:
-        return np.full(x.shape[1], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # a constant column's rho is nan, as spearmanr's
-        return stats.pearsonr(stats.rankdata(x, axis=0), stats.rankdata(y, axis=0), axis=0).statistic
-
-
-def resample_counts(n: int, resamples: int, seed: int = 0) -> np.ndarray:
-    """Bootstrap resamples of n images as counts (images x resamples): a mean over resampled images is then one
-    matrix product, the same sums the resampled rows would give."""
-    rng = np.random.default_rng(seed)
-    return np.array([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(resamples)],
-                    dtype=np.float64).T.reshape(n, resamples)
 
 
 def latency_gain(base_seconds: np.ndarray, pruned_seconds: np.ndarray, seed: int = 0,

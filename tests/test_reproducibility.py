@@ -86,8 +86,11 @@ CLAIMS_ARGS = ["-m", "claims", "-k", "not latency", "--robustness-profile", "smo
 
 
 def _measurements(results: Path) -> list[dict]:
-    """The records of a results.json: one per claim cell, with every measured value."""
-    return json.loads((results / "results.json").read_text())["records"]
+    """The records of a results.json: one per claim cell, with every measured value (not the stamp, which names
+    the run and its time)."""
+    records = json.loads((results / "results.json").read_text())["records"]
+    assert all(r["stamp"]["run"] for r in records)
+    return [{k: v for k, v in r.items() if k != "stamp"} for r in records]
 
 
 def test_two_cold_claims_runs_give_identical_results(tmp_path):

@@ -11,19 +11,27 @@ An effect attributed to pruning is decided against the control arm (the same fin
 every accuracy record keeps the paper's comparison (pruned minus base) and pruned minus control, and the verdict
 is taken on the claim's `reference`.
 
-Where things are: `registry` (the Claim record, cells and ids), `verdicts` (interval against bound, the record,
-the claim test's assertion), `context` (models and per-image correctness a claim measures with), `paper` (the
-paper's claims), `questions` (its open questions 1 and 3), `selfchecks` (checks of the evaluation itself).
+Where things are: `registry` (the Claim record, cells and ids), `verdicts` (interval against bound, p_bound, the
+record, the claim test's assertion), `stamps` (which run and code a record comes from), `context` (models and
+per-image correctness a claim measures with), `paper` (the paper's accuracy, size and criteria claims), `pooled`
+(the +-1 point claims as a mean over cells: the headline), `latency`, `transferability`, `questions` (its open
+questions 1 and 3), `selfchecks` (checks of the evaluation itself).
 """
 
-from robustness.claims.context import Context, _correct, _ratio_irs, _versus, _versus_method
-from robustness.claims.paper import (
+from robustness.claims import stamps
+from robustness.claims.context import Context, Faced, _correct, _ratio_irs, _versus, _versus_method, set_index
+from robustness.claims.latency import (
     CONTROL_LATENCY_TOLERANCE,
-    GRID,
     LATENCY_PRECISION,
     LATENCY_THREADS,
-    PLUS_MINUS_1PP,
+    LATENCY_WINDOW,
     _architecture_latency,
+    latency_gain_8_10pct,
+    latency_gain_8pct,
+)
+from robustness.claims.paper import (
+    GRID,
+    PLUS_MINUS_1PP,
     _self_attacked,
     _transferred,
     _whitebox_on_itself,
@@ -34,9 +42,12 @@ from robustness.claims.paper import (
     clean_within_2pp,
     criteria_comparable,
     ir_size_cut_66,
-    latency_gain_8pct,
-    transfer,
-    transfer_consistent,
+)
+from robustness.claims.pooled import (
+    adv_within_1pp_over_eps_pooled,
+    adv_within_1pp_pooled,
+    adv_within_1pp_whitebox_base_pooled,
+    adv_within_1pp_whitebox_pruned_pooled,
 )
 from robustness.claims.questions import (
     ADV_TRAINING_MARGIN,
@@ -52,6 +63,7 @@ from robustness.claims.questions import (
 )
 from robustness.claims.registry import (
     _REGISTRY,
+    ALL_ARCHS,
     CEILING,
     FLOOR,
     PAPER,
@@ -64,9 +76,11 @@ from robustness.claims.registry import (
     claim_ratios,
     claim_table,
     get_claim,
+    pooled_members,
     register,
 )
 from robustness.claims.selfchecks import HONEST_LARGE_EPS_ACCURACY, robust_accuracy_honest
+from robustness.claims.transferability import TRANSFER_BOUND, transfer, transfer_consistent
 from robustness.claims.verdicts import (
     _decided,
     _informative,
@@ -74,8 +88,12 @@ from robustness.claims.verdicts import (
     bound_text,
     check,
     fmt,
+    fmt_value,
     measure,
     message,
+    narrowest_half_width,
+    p_bound,
+    same_finding,
     side,
     verdict,
 )
@@ -83,14 +101,18 @@ from robustness.claims.verdicts import (
 CLAIMS: list[Claim] = sorted(_REGISTRY.values(), key=lambda c: c.id)
 
 __all__ = [
-    "ADV_TRAINING_MARGIN", "CEILING", "CLAIMS", "CONTROL_LATENCY_TOLERANCE", "FLOOR", "GRID",
-    "HONEST_LARGE_EPS_ACCURACY", "LATENCY_PRECISION", "LATENCY_THREADS", "PAPER", "PLUS_MINUS_1PP", "Q1", "Q3",
-    "VERDICTS", "Claim", "ClaimNotReproduced", "Context", "adv_trained_within_1pp", "adv_trained_within_1pp_whitebox",
-    "adv_training_helps", "adv_within_1pp", "adv_within_1pp_over_eps", "adv_within_1pp_whitebox_base",
-    "adv_within_1pp_whitebox_pruned", "allowed", "bound_text", "cell_id", "cells", "check", "claim_ratios",
-    "claim_table", "clean_within_2pp", "criteria_comparable", "criteria_transfer_agree", "fmt", "get_claim",
-    "ir_size_cut_66", "latency_gain_8pct", "measure", "message", "register", "retained_robustness_std_vs_adv",
-    "robust_accuracy_honest", "side", "transfer", "transfer_consistent", "verdict",
+    "ADV_TRAINING_MARGIN", "ALL_ARCHS", "CEILING", "CLAIMS", "CONTROL_LATENCY_TOLERANCE", "FLOOR", "GRID",
+    "HONEST_LARGE_EPS_ACCURACY", "LATENCY_PRECISION", "LATENCY_THREADS", "LATENCY_WINDOW", "PAPER", "PLUS_MINUS_1PP",
+    "Q1", "Q3", "TRANSFER_BOUND", "VERDICTS", "Claim", "ClaimNotReproduced", "Context", "Faced",
+    "adv_trained_within_1pp", "adv_trained_within_1pp_whitebox", "adv_training_helps", "adv_within_1pp",
+    "adv_within_1pp_over_eps", "adv_within_1pp_over_eps_pooled", "adv_within_1pp_pooled",
+    "adv_within_1pp_whitebox_base", "adv_within_1pp_whitebox_base_pooled", "adv_within_1pp_whitebox_pruned",
+    "adv_within_1pp_whitebox_pruned_pooled", "allowed", "bound_text", "cell_id", "cells", "check", "claim_ratios",
+    "claim_table", "clean_within_2pp", "criteria_comparable", "criteria_transfer_agree", "fmt", "fmt_value",
+    "get_claim", "ir_size_cut_66", "latency_gain_8_10pct", "latency_gain_8pct", "measure", "message",
+    "narrowest_half_width", "p_bound", "pooled_members", "register", "retained_robustness_std_vs_adv",
+    "robust_accuracy_honest", "same_finding", "set_index", "side", "stamps", "transfer", "transfer_consistent",
+    "verdict",
     # private helpers, importable as before (tests and the latency bench use some)
     "_REGISTRY", "_adversarial_arm_checked", "_architecture_latency", "_correct", "_decided", "_id_part",
     "_informative", "_ratio_irs", "_self_attacked", "_training_gain", "_transferred", "_versus", "_versus_method",

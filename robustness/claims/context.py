@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,6 +58,29 @@ class Context:
             out["against_reference_ir"] = {"sets": len(reference), "checked": sum(p["checked"] for p in reference),
                                            "agree": sum(p["agree"] for p in reference)}
         return out
+
+
+class Faced(NamedTuple):
+    """What a cell's base, pruned and control arm faced: the models, the set (the base's, where each model has
+    its own), the test images it holds and each model's per-image correctness, in that order."""
+
+    models: tuple[pipeline.ModelRef, pipeline.ModelRef, pipeline.ModelRef]
+    adv: Artifact
+    index: np.ndarray
+    ok: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def set_index(adv: Artifact) -> np.ndarray:
+    """The test images an adversarial set holds (its `index` array alone, not the images)."""
+    return _index(str(adv.file("adv.npz")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _index(path: str) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as arrays:
+        index = arrays["index"]
+    index.flags.writeable = False
+    return index
 
 
 @functools.lru_cache(maxsize=4096)

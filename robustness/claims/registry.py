@@ -29,6 +29,11 @@ class Claim:
     sentence: str
     why_bound: str = ""
     unit: str = "pp"  # pp (paired accuracy difference), % (a fraction), rho (a rank correlation)
+    # how its 95% interval is made, which sets the narrowest interval its n allows: "paired" (one paired score
+    # interval, at Bonferroni level over `comparisons`), "largest" (the largest |difference| of `comparisons`
+    # pairs, each at Bonferroni level), "difference_of_differences" (two paired intervals at 97.5%, summed),
+    # "pooled" (a mean over cells, metrics.pooled_difference), "bootstrap", "exact"
+    interval: str = "paired"
     source: str | None = None  # who the adversarial examples are crafted on
     ratios: str = "all"  # all ratios in (0, 0.5], "largest" of them, "half" (0.5 only), "none" (base models only)
     attacks: str = "all"  # all, pruned_source (the profile's pruned_source_attacks) or curve (curve_attacks)
@@ -43,6 +48,8 @@ class Claim:
     needs_attacks: tuple[str, ...] = ()  # no cells unless the profile has all of them
     marks: tuple[tuple[str, ...], ...] = ()  # pytest marks of its tests: (name, *args)
     timed: bool = False  # times the machine: takes the store's exclusive hold instead of a shared one
+    pools: str | None = None  # a pooled claim: the claim whose cells it averages (per its own axes, arch "all")
+    headline: bool = False  # the main job's answer to the paper's sentence: first in every table
     measure: Callable[..., dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
@@ -70,6 +77,8 @@ def claim_ratios(profile: Profile) -> list[float]:
 
 def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     """The grid cells a claim applies to under a profile, in a fixed order."""
+    if claim.pools:
+        return _pooled_cells(claim, profile)
     if claim.source is not None and claim.source not in profile.sources:
         return []
     arms = {"standard": [], "each": list(profile.training),
@@ -94,6 +103,30 @@ def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     for axis in claim.axes:
         out = [{**c, axis: v} for c in out for v in values[axis]]
     return out
+
+
+ALL_ARCHS = "all"  # a pooled cell's architecture when it pools every architecture
+
+
+def _pooled_cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
+    """A pooled claim's cells: one per value of its kept axes (ratio, or eps) among the pooled claim's cells, for
+    all architectures together and for each one (the same when the profile has one architecture)."""
+    pooled = cells(get_claim(claim.pools), profile)
+    archs = list(profile.archs) if len(profile.archs) == 1 else [ALL_ARCHS, *profile.archs]
+    out: list[dict[str, Any]] = []
+    for arch in archs:
+        for c in pooled:
+            cell = {**{a: c[a] for a in claim.axes if a != "arch"}, "arch": arch, "ratio": c.get("ratio")}
+            if arch in (ALL_ARCHS, c["arch"]) and cell not in out:
+                out.append(cell)
+    return out
+
+
+def pooled_members(claim: Claim, cell: dict[str, Any], profile: Profile) -> list[dict[str, Any]]:
+    """The cells of the pooled claim that a pooled cell averages: the same kept axes, its architecture or all."""
+    kept = [a for a in (*claim.axes, "ratio") if a != "arch"]
+    return [c for c in cells(get_claim(claim.pools), profile)
+            if all(c.get(a) == cell.get(a) for a in kept) and cell["arch"] in (ALL_ARCHS, c["arch"])]
 
 
 def _id_part(axis: str, value: Any) -> str:

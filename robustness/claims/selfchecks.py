@@ -43,6 +43,7 @@ def robust_accuracy_honest(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]
         failed.append(f"PGD accuracy at eps {255 * eps[-1]:g}/255 is {largest} (more than "
                       f"{100 * HONEST_LARGE_EPS_ACCURACY:g}%)")
     rec = {"eps": p.eps, "n": d.n, "value": d.value, "interval": [d.lo, d.hi], "mcnemar_p": d.mcnemar_p,
+           "p_tables": [[d.b_only, d.a_only, d.n, 1]],
            "difference": d.to_dict(), "fgsm": metrics.accuracy(fgsm).to_dict(),
            "pgd_by_eps": {f"{255 * e:g}/255": a.to_dict() for e, a in accs.items()},
            "informative": _informative(accs[p.eps].value, metrics.accuracy(fgsm).value),

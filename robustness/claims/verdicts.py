@@ -1,11 +1,18 @@
 """Verdicts: a measured interval against a claim's bound, the record a claim test writes, its message, and the
-claim test's own assertion."""
+claim test's own assertion.
+
+Every record of a claim whose interval is made of paired score intervals also carries `p_bound`: the one-sided
+p-value against the nearer edge of the bound, from the same score method as the interval (Tango's, with the same
+continuity correction), so the interval lies wholly beyond the bound exactly when p_bound < 2.5%. The report's
+false-discovery count runs over it: `not reproduced` means beyond the bound, not merely different from zero.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from robustness import pipeline
+from robustness import metrics, pipeline
+from robustness.claims import stamps
 from robustness.claims.context import Context
 from robustness.claims.registry import CEILING, FLOOR, Claim, ClaimNotReproduced, cell_id, get_claim
 from robustness.profiles import Profile
@@ -17,16 +24,39 @@ def _informative(*accuracies: float) -> bool:
 
 
 def _decided(claim: Claim, rec: dict[str, Any]) -> None:
-    """Take value and interval from the comparison the claim is decided on; keep the other's verdict too."""
+    """Take value and interval from the comparison the claim is decided on; keep the other's verdict too (unless
+    the claim's function gave it), and the paired tables its p_bound is computed from."""
     if claim.reference is None:
         return
     key = "pruned_minus_control" if claim.reference == "control" else "difference"
     d = rec[key]
-    rec.update(value=d["value"], interval=[d["lo"], d["hi"]], mcnemar_p=d["mcnemar_p"])
-    rec["informative"] = _informative(rec["pruned"]["value"], rec[claim.reference]["value"])
-    paper = rec["difference"]
-    rec["verdict_vs_base"] = (verdict(claim, paper["value"], paper["lo"], paper["hi"])
-                              if _informative(rec["pruned"]["value"], rec["base"]["value"]) else "uninformative")
+    rec.update(value=d["value"], interval=[d["lo"], d["hi"]], mcnemar_p=d.get("mcnemar_p"))
+    if "p_tables" not in rec:
+        rec["p_tables"] = d.get("tables") or ([[d["b_only"], d["a_only"], d["n"], 1]] if "b_only" in d else [])
+    if "pruned" in rec:  # accuracies: both models at the floor or ceiling say nothing
+        rec["informative"] = _informative(rec["pruned"]["value"], rec[claim.reference]["value"])
+    if "verdict_vs_base" not in rec:
+        paper = rec["difference"]
+        rec["verdict_vs_base"] = (verdict(claim, paper["value"], paper["lo"], paper["hi"])
+                                  if "pruned" not in rec or _informative(rec["pruned"]["value"],
+                                                                         rec["base"]["value"])
+                                  else "uninformative")
+
+
+def p_bound(claim: Claim, rec: dict[str, Any]) -> float | None:
+    """The one-sided p-value against the nearer edge of the claim's bound (None where the interval is no paired
+    score interval: a bootstrap, exact bytes). Where the bound allows a difference of 0, it is never smaller than
+    the McNemar p against 0: a difference shown to lie beyond the bound is shown to differ from 0 too."""
+    if rec.get("p_bound") is not None:
+        return rec["p_bound"]
+    tables = rec.get("p_tables")
+    if not tables:
+        return None
+    lo, hi = allowed(claim)
+    p = metrics.p_bound(tables, lo, hi)
+    if lo <= 0 <= hi and rec.get("mcnemar_p") is not None:
+        p = max(p, rec["mcnemar_p"])
+    return p
 
 
 def allowed(claim: Claim) -> tuple[float, float]:
@@ -63,6 +93,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
         "training": cell.get("training", "both" if claim.training == "both" else "standard"),
         "threat_model": claim.threat_model, "metric": claim.metric, "comparison": claim.comparison,
         "bound": claim.bound, "reference": claim.reference, "paper": claim.sentence}
+    record["stamp"] = stamps.stamp(store.run_id)
     ctx = Context(store, profile, ds)
     if claim.timed:
         record.update(claim.measure(ctx, cell))
@@ -70,6 +101,7 @@ def measure(claim: Claim, cell: dict[str, Any], store: Store, profile: Profile, 
         with store.computing():  # latency cells wait for this, in any process on the store
             record.update(claim.measure(ctx, cell))
     _decided(claim, record)
+    record["p_bound"] = p_bound(claim, record)
     record["parity"] = par = ctx.parity_summary()
     if par and not par["ok"]:
         record["verdict"] = "error"
@@ -94,6 +126,27 @@ def fmt(claim: Claim, value: float, lo: float, hi: float) -> str:
     if claim.unit == "%":
         return f"{100 * value:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
     return f"{100 * value:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+
+
+def fmt_value(claim: Claim, value: float) -> str:
+    """A value alone, in its claim's unit (a rank correlation as it is, a fraction as a percentage)."""
+    if claim.unit == "rho":
+        return f"{value:.3f}"
+    if claim.unit == "%":
+        return f"{100 * value:.1f}%"
+    return f"{100 * value:+.2f}"
+
+
+def narrowest_half_width(claim: Claim, n: int, comparisons: int | None = None) -> float | None:
+    """Half the width of the narrowest interval the claim's method gives on n images (no image disagrees): a
+    bound tighter than it cannot be reproduced at this n. None where that does not depend on n alone (a pooled
+    mean, a bootstrap, exact bytes)."""
+    m = comparisons or claim.comparisons
+    if claim.interval in ("paired", "largest"):  # "largest" with no disagreement: [0, this]
+        return metrics.narrowest_half_width(n, m)
+    if claim.interval == "difference_of_differences":  # two 97.5% intervals, their extremes subtracted
+        return 2 * metrics.narrowest_half_width(n, 2)
+    return None
 
 
 def bound_text(claim: Claim) -> str:
@@ -123,25 +176,41 @@ def message(claim: Claim, rec: dict[str, Any]) -> str:
             f"n={rec['n']}; compared {rec['compared']}{note}")
 
 
+def same_finding(claim: Claim, record: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """The same verdict, and each point value inside the other's interval. A timed claim's value is the
+    machine's, not the code's: for it the verdict alone must hold."""
+    if record["verdict"] != expected.get("verdict", "not reproduced"):
+        return False
+    if claim.timed:
+        return True
+    (lo, hi), (e_lo, e_hi) = record["interval"], expected["interval"]
+    return lo <= expected["value"] <= hi and e_lo <= record["value"] <= e_hi
+
+
+def recorded_text(claim: Claim, expected: dict[str, Any]) -> str:
+    return (f"{expected.get('verdict', 'not reproduced')} with {fmt(claim, expected['value'], *expected['interval'])}"
+            f", n={expected['n']}")
+
+
 def check(record: dict[str, Any], expected: dict[str, Any] | None = None) -> None:
-    """The claim test's assertion. `expected`: the cell's recorded non-reproduction (robustness.expected). A
-    non-reproduction raises ClaimNotReproduced (what an expected failure waits for) only where it is the
-    recorded one: its interval overlaps the recorded interval on the same side of the bound. A moved one is a
-    plain failure showing both."""
+    """The claim test's assertion. `expected`: the cell's recorded verdict, value, interval and n
+    (robustness.expected). Where one is recorded, the cell must give the same finding (same_finding) or fail
+    showing both, whatever the verdict: a reproduction that became inconclusive fails too. A `not reproduced`
+    raises ClaimNotReproduced (what an expected failure waits for) only where it is the recorded finding."""
     # the message says everything; pytest then shows no source of this module, which it would parse anew for
     # every failure and expected failure (190 of them cost a warm run 13 s)
     __tracebackhide__ = True
     if record["verdict"] == "error":
         raise AssertionError(record["message"])
+    claim = get_claim(record["claim"])
+    if expected is not None and not same_finding(claim, record, expected):
+        what = "the verdict changed" if record["verdict"] != expected.get("verdict", "not reproduced") \
+            else "the measurement moved (a value outside the other's interval)"
+        raise AssertionError(f"{record['message']}; now {recorded_text(claim, record)}, recorded as "
+                             f"{recorded_text(claim, expected)}: {what}; if the change is intended, run "
+                             "`python -m robustness expected --update`")
     if record["verdict"] != "not reproduced":
         return
-    claim = get_claim(record["claim"])
     if expected is None:
         raise ClaimNotReproduced(record["message"])
-    lo, hi = record["interval"]
-    e_lo, e_hi = expected["interval"]
-    recorded = f"{fmt(claim, expected['value'], e_lo, e_hi)}, n={expected['n']}"
-    if lo <= e_hi and e_lo <= hi and side(claim, record["value"]) == side(claim, expected["value"]):
-        raise ClaimNotReproduced(f"{record['message']}; as recorded: {recorded}")
-    raise AssertionError(f"{record['message']}; recorded as not reproduced with {recorded}: the measurement "
-                         "moved; if the change is intended, run `python -m robustness expected --update`")
+    raise ClaimNotReproduced(f"{record['message']}; as recorded: {recorded_text(claim, expected)}")
