@@ -198,3 +198,10 @@ def test_the_evaluate_snippet_runs_from_the_repository_root(store):
     verdicts = re.findall(r"^\w+ \S+ (reproduced|inconclusive|not reproduced|uninformative) ", result.stdout,
                           flags=re.M)
     assert verdicts, result.stdout[-2000:]
+
+
+def test_the_claims_page_names_every_plot():
+    from robustness import plots
+
+    text = (ROOT / "docs" / "claims.md").read_text()
+    assert all(f"`{name}`" in text for _, _, name in plots.PLOTS)
