@@ -133,7 +133,7 @@ def _ylabel(ax, label: str) -> None:
 def _accuracy_vs_ratio(records: Records, path: Path) -> Path | None:
     """Surrogate-crafted adversarial accuracy against pruning ratio, a panel per architecture: base, control arm
     and each criterion's pruned model, mean over attacks with 95% intervals."""
-    adv = [r for r in records if r["claim"] == "adv_within_1pp"]
+    adv = [r for r in records if r["claim"] == "adv_within_1pp" and "control" in r]
     if not adv:
         return None
     archs = sorted({r["arch"] for r in adv})
@@ -214,7 +214,7 @@ def _difference_panels(records: Records, path: Path, claim_id: str, x_axis: str 
 def _security_curves(records: Records, path: Path) -> Path | None:
     """Accuracy against eps for base, control arm and each criterion's 0.5-pruned model, with 95% intervals, a
     panel per architecture and attack."""
-    rows = [r for r in records if r["claim"] == "adv_within_1pp_over_eps"]
+    rows = [r for r in records if r["claim"] == "adv_within_1pp_over_eps" and "control" in r]
     if not rows:
         return None
     archs = sorted({r["arch"] for r in rows})
@@ -316,8 +316,8 @@ def _adversarial_arm_vs_ratio(records: Records, path: Path) -> Path | None:
     """Open question 1: surrogate-crafted accuracy against ratio for the standard arm (dashed, hollow) and the
     adversarially trained arm (solid, filled): base at ratio 0, control arm and each criterion, with 95% intervals;
     a panel per architecture and attack."""
-    arms = {"adversarial": [r for r in records if r["claim"] == "adv_trained_within_1pp"],
-            "standard": [r for r in records if r["claim"] == "adv_within_1pp"]}
+    arms = {"adversarial": [r for r in records if r["claim"] == "adv_trained_within_1pp" and "control" in r],
+            "standard": [r for r in records if r["claim"] == "adv_within_1pp" and "control" in r]}
     if not arms["adversarial"]:
         return None
     attacks = sorted({r["attack"] for r in arms["adversarial"]})
@@ -366,8 +366,9 @@ def _dot_rows(ax, rows: Records, archs: list[str], criteria: list[str]) -> dict[
 def _size_latency(records: Records, path: Path) -> Path | None:
     """At ratio 0.5, per architecture and criterion: the IR size cut against its bound (56 to 76%, the paper's
     66% marked) and the latency gain net of the control arm, with its 95% interval, against the 8% bound."""
-    sizes = [r for r in records if r["claim"] == "ir_size_cut_66" and r["verdict"] != "error"]
-    lats = [r for r in records if r["claim"] == "latency_gain_8pct" and r["verdict"] != "error" and r.get("gain")]
+    cells = [r for r in records if r["verdict"] != "error" and r.get("arch") and r.get("criterion")]
+    sizes = [r for r in cells if r["claim"] == "ir_size_cut_66"]
+    lats = [r for r in cells if r["claim"] == "latency_gain_8pct" and r.get("gain")]
     if not sizes and not lats:
         return None
     import matplotlib.pyplot as plt
