@@ -31,8 +31,8 @@ SOURCE_WORDS = {"surrogate": "examples crafted on a surrogate (the paper's threa
 
 
 def style(names: list[str], i: int) -> dict[str, Any]:
-    """A series' colour, marker and line style: all three differ between neighbours, so no two lines of a
-    figure look alike however many there are, in colour or in grey."""
+    """A series' colour, marker and line style: all three differ between neighbours, and no two of the first 36
+    series look alike, in colour or in grey (a 10-colour cycle alone repeats at the 11th)."""
     return {"color": COLOURS[i % len(COLOURS)], "marker": MARKERS[i % len(MARKERS)],
             "linestyle": LINESTYLES[i % len(LINESTYLES)], "label": names[i]}
 
@@ -113,8 +113,9 @@ def _errorbar(ax, xs: list[float], estimates: list[tuple[float, float, float]], 
 
 
 def _mean_estimate(rows: Records, key: str) -> tuple[float, float, float]:
-    """Mean accuracy over attacks with the mean of their 95% intervals' ends: conservative, since the standard
-    error of a mean is at most the mean of the standard errors, however the attacks' errors correlate."""
+    """Mean accuracy over attacks with the mean of their 95% intervals' ends: at least as wide as the mean's own
+    interval under a normal approximation, since the standard error of a mean is at most the mean of the standard
+    errors, however the attacks' errors correlate."""
     return tuple(float(np.mean([v[i] for v in (_pct(r[key]) for r in rows)])) for i in range(3))  # type: ignore
 
 

@@ -116,7 +116,7 @@ def test_size_and_latency_are_drawn_against_their_bounds(figures, tmp_path):
     assert len(labels) == len(set(labels)) and all(f"pruned 0.5, {c}" in labels for c in CRITERIA)
 
 
-def test_no_two_series_look_alike():
-    names = [str(i) for i in range(12)]
-    looks = {tuple(plots.style(names, i)[k] for k in ("color", "marker", "linestyle")) for i in range(12)}
-    assert len(looks) == 12
+def test_no_two_of_36_series_look_alike():
+    names = [str(i) for i in range(36)]
+    looks = {tuple(plots.style(names, i)[k] for k in ("color", "marker", "linestyle")) for i in range(36)}
+    assert len(looks) == 36
