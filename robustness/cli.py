@@ -30,13 +30,15 @@ def _add_profile_options(p: argparse.ArgumentParser) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from robustness.build import STAGES
+
     parser = _Parser(prog="python -m robustness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="architectures, datasets, attacks, criteria and profiles")
     build = sub.add_parser("build", help="build every artifact of a profile's grid, with progress")
     _add_profile_options(build)
     build.add_argument("--stages", default="all",
-                       help="comma list of stages to build: base, attacks, pruning, deploy (default all)")
+                       help=f"comma list of stages to build: {', '.join(STAGES)} (default all)")
     build.add_argument("--jobs", type=int, default=1,
                        help="build processes sharing the store, each starting at another architecture; the "
                             "store's locks build every artifact once (default 1; use the core count)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from robustness.profiles import list_profiles
+
 
 @dataclass(frozen=True)
 class Option:
@@ -35,7 +37,7 @@ class Option:
 
 
 OPTIONS = [
-    Option("profile", "preset: smoke, default, cifar10-cpu, paper (default: default)", metavar="NAME"),
+    Option("profile", f"preset: {', '.join(list_profiles())} (default: default)", metavar="NAME"),
     Option("profile_file", "TOML file overriding the preset's fields (and holding [[threshold]] tables)",
            metavar="FILE"),
     Option("set", "override one profile field, e.g. epochs=3 or eps=4/255 (repeatable; for pytest, "

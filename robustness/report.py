@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from robustness import metrics
+from robustness import metrics, plots
 from robustness.claims import (
     PAPER,
     VERDICTS,
@@ -380,8 +380,8 @@ def write(records: list[dict[str, Any]], out: Path, profile: Profile,
     Under a file lock: runs finishing together into one folder each merge into what the one before wrote, so every
     record of every run is kept. Each file is written to a temporary file of its own and renamed into place (a
     killed run leaves the old one whole), and none through a link the suite did not make."""
-    written = ["results.json", "report.md", LOCK, *(name for *_, name in PLOTS),
-               *(f".{name}.sha256" for *_, name in PLOTS)]
+    written = ["results.json", "report.md", LOCK, *(name for *_, name in plots.PLOTS),
+               *(f".{name}.sha256" for *_, name in plots.PLOTS)]
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name in written:
@@ -456,9 +456,9 @@ def _write(records: list[dict[str, Any]], out: Path, profile: Profile,
             if paper and "verdict_vs_base" in r else "-"
         lines.append(f"| {r['claim']} | {r['cell']} | {r['n']} | {fmt_value(claim, r['value'])} | "
                      f"[{fmt_value(claim, lo)}, {fmt_value(claim, hi)}] | {r['verdict']} | {vs_base} |")
-    plots = plot([r for r in mine if r["verdict"] != "error"], out)
-    if plots:
-        lines[plots_at:plots_at] = [" ".join(f"![{p.stem}]({p.name})" for p in plots), ""]
+    drawn = plots.draw([r for r in mine if r["verdict"] != "error"], out)
+    if drawn:
+        lines[plots_at:plots_at] = [" ".join(f"![{p.stem}]({p.name})" for p in drawn), ""]
     _replace_text(out / "report.md", "\n".join(lines) + "\n")
     return records
 
@@ -478,224 +478,3 @@ def other_lines(other: list[dict[str, Any]]) -> list[str]:
                                                        .get("commit") or "-") == (code, commit)})
         lines.append(f"| {code} | {commit} | {count} | {', '.join(claims)} |")
     return [*lines, ""]
-
-
-def plot(records: list[dict[str, Any]], out: Path) -> list[Path]:
-    """Every plot the records allow; a plot whose claim was not run is skipped, and one whose records (and this
-    module's code) are those it was drawn from is kept as it is: a warm run re-times only the latency cells, and
-    drawing everything again cost it 4 s."""
-    import hashlib
-
-    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    paths = []
-    for draw, claims, name in PLOTS:
-        mine = [r for r in records if r["claim"] in claims]
-        if not mine:
-            continue
-        digest = hashlib.sha256(json.dumps([code, mine], sort_keys=True, default=str).encode()).hexdigest()
-        stamp = out / f".{name}.sha256"
-        if (out / name).exists() and stamp.exists() and stamp.read_text() == digest:
-            paths.append(out / name)
-            continue
-        import matplotlib
-
-        matplotlib.use("Agg")
-        path = draw(records, out / name)
-        if path is not None:
-            stamp.write_text(digest)
-            paths.append(path)
-    return paths
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    if fig.get_layout_engine() is None:
-        fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _panels(n: int, height: float = 3.4):
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(1, n, figsize=(4 * n, height), squeeze=False, sharey=True)
-
-
-def _finish_panels(fig, axes, ylabel: str, title: str, path: Path) -> Path:
-    axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle(title)
-    return _save(fig, path)
-
-
-def _accuracy_vs_ratio(records: list[dict[str, Any]], path: Path) -> Path | None:
-    """Adversarial accuracy against pruning ratio, one panel per architecture, one line per criterion."""
-    adv = [r for r in records if r["claim"] == "adv_within_1pp"]
-    if not adv:
-        return None
-    archs = sorted({r["arch"] for r in adv})
-    fig, axes = _panels(len(archs))
-    pruned: dict[tuple, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    base: dict[str, list[float]] = defaultdict(list)
-    for r in adv:
-        pruned[r["arch"], r["criterion"]][r["ratio"]].append(r["pruned"]["value"])
-        base[r["arch"]].append(r["base"]["value"])
-    for ax, arch in zip(axes[0], archs):
-        ax.axhline(100 * np.mean(base[arch]), color="black", linestyle="--", label="base")
-        for criterion in sorted(c for a, c in pruned if a == arch):
-            by_ratio = pruned[arch, criterion]
-            ratios = sorted(by_ratio)
-            ax.plot(ratios, [100 * np.mean(by_ratio[x]) for x in ratios], marker="o", label=criterion)
-        ax.set_title(arch)
-        ax.set_xlabel("pruning ratio")
-    return _finish_panels(fig, axes, "adversarial accuracy, mean over attacks (%)",
-                          "surrogate-crafted examples: pruned vs base", path)
-
-
-def _security_curves(records: list[dict[str, Any]], path: Path) -> Path | None:
-    """Accuracy against eps for base and each criterion's 0.5-pruned model, per architecture and attack."""
-    rows = [r for r in records if r["claim"] == "adv_within_1pp_over_eps"]
-    if not rows:
-        return None
-    panels = sorted({(r["arch"], r["attack"]) for r in rows})
-    fig, axes = _panels(len(panels))
-    for ax, (arch, attack) in zip(axes[0], panels):
-        mine = sorted((r for r in rows if (r["arch"], r["attack"]) == (arch, attack)), key=lambda r: r["eps"])
-        base = {r["eps"]: r["base"]["value"] for r in mine}
-        ax.plot([255 * e for e in base], [100 * v for v in base.values()], "k--", marker="s", label="base")
-        for criterion in sorted({r["criterion"] for r in mine}):
-            pts = [(255 * r["eps"], 100 * r["pruned"]["value"]) for r in mine if r["criterion"] == criterion]
-            ax.plot(*zip(*pts), marker="o", label=f"{criterion} 0.5")
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"{arch}, {attack}")
-        ax.set_xlabel("eps (x/255)")
-    return _finish_panels(fig, axes, "accuracy (%)", "security curves, examples crafted white-box on the base model",
-                          path)
-
-
-def _transfer_heatmaps(records: list[dict[str, Any]], path: Path) -> Path | None:
-    """Source x target transfer accuracy, a row per attack: base targets (the same for every criterion), then each
-    criterion's 0.5-pruned targets; one colour scale for all."""
-    rows = [r for r in records if r["claim"] == "transfer_consistent" and r.get("transfer")]
-    if not rows:
-        return None
-    import matplotlib.pyplot as plt
-
-    attacks = sorted({r["attack"] for r in rows})
-    criteria = sorted({r["criterion"] for r in rows})
-    by = {(r["attack"], r["criterion"]): r for r in rows}
-    archs = sorted({a for r in rows for pair in r["transfer"] for a in pair.split("->")})
-    fig, axes = plt.subplots(len(attacks), 1 + len(criteria), figsize=(3.3 * (1 + len(criteria)) + 1,
-                                                                          3.1 * len(attacks)), squeeze=False)
-    for row_axes, attack in zip(axes, attacks):
-        first = next(by[attack, c] for c in criteria if (attack, c) in by)
-        im = _heatmap(row_axes[0], {pair: v["base"] for pair, v in first["transfer"].items()}, archs,
-                      f"{attack}: base targets")
-        for ax, c in zip(row_axes[1:], criteria):
-            r = by.get((attack, c))
-            _heatmap(ax, {pair: v["pruned"] for pair, v in r["transfer"].items()} if r else {}, archs,
-                     f"{attack}: {c} 0.5 targets")
-    fig.subplots_adjust(left=0.08, right=0.9, top=0.97, bottom=0.05, hspace=0.55, wspace=0.45)
-    fig.colorbar(im, cax=fig.add_axes([0.92, 0.3, 0.015, 0.4]), label="accuracy (%)")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def _heatmap(ax, matrix: dict[str, float], archs: list[str], title: str):
-    """Accuracy of each `source->target` pair, sources as rows."""
-    grid = np.full((len(archs), len(archs)), np.nan)
-    for pair, v in matrix.items():
-        s, t = pair.split("->")
-        grid[archs.index(s), archs.index(t)] = 100 * v
-    im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
-    for (i, j), v in np.ndenumerate(grid):
-        if np.isfinite(v):
-            ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="white" if v < 60 else "black")
-    ax.set_xticks(range(len(archs)), archs, rotation=30, fontsize=7)
-    ax.set_yticks(range(len(archs)), archs, fontsize=7)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("target")
-    ax.set_ylabel("source")
-    return im
-
-
-def _criteria_transfer_heatmaps(records: list[dict[str, Any]], path: Path) -> Path | None:
-    """Open question 3: one transfer matrix per criterion (pruned sources and targets), a row per arm and attack."""
-    rows = sorted((r for r in records if r["claim"] == "criteria_transfer_agree" and r.get("matrices")),
-                  key=lambda r: (r["training"], r["attack"]))
-    if not rows:
-        return None
-    import matplotlib.pyplot as plt
-
-    criteria = sorted({c for r in rows for c in r["matrices"]})
-    archs = sorted({a for r in rows for m in r["matrices"].values() for pair in m for a in pair.split("->")})
-    fig, axes = plt.subplots(len(rows), len(criteria), figsize=(4.2 * len(criteria), 3.6 * len(rows)),
-                             squeeze=False, layout="constrained")
-    for row_axes, r in zip(axes, rows):
-        for ax, c in zip(row_axes, criteria):
-            im = _heatmap(ax, r["matrices"].get(c, {}), archs, f"{r['training']}, {r['attack']}: {c} {r['ratio']:g} "
-                          f"(largest difference {100 * r['value']:.1f} pp)")
-        fig.colorbar(im, ax=row_axes.tolist(), label="accuracy (%)")
-    fig.suptitle("transfer between architectures' pruned models, per criterion")
-    return _save(fig, path)
-
-
-def _adversarial_arm_vs_ratio(records: list[dict[str, Any]], path: Path) -> Path | None:
-    """Open question 1: surrogate-crafted accuracy against ratio, standard arm (dashed) and adversarial arm."""
-    arms = {"adversarial": [r for r in records if r["claim"] == "adv_trained_within_1pp"],
-            "standard": [r for r in records if r["claim"] == "adv_within_1pp"]}
-    if not arms["adversarial"]:
-        return None
-    attacks = {r["attack"] for r in arms["adversarial"]}
-    archs = sorted({r["arch"] for r in arms["adversarial"]})
-    fig, axes = _panels(len(archs))
-    for ax, arch in zip(axes[0], archs):
-        for arm, style in (("standard", "--"), ("adversarial", "-")):
-            mine = [r for r in arms[arm] if r["arch"] == arch and r["attack"] in attacks]
-            for criterion in sorted({r["criterion"] for r in mine}):
-                pts = sorted((r["ratio"], 100 * r["pruned"]["value"]) for r in mine if r["criterion"] == criterion)
-                base = 100 * mine[0]["base"]["value"]
-                ax.plot([0.0, *(x for x, _ in pts)], [base, *(y for _, y in pts)], style, marker="o",
-                        label=f"{criterion} ({arm})")
-        ax.set_title(arch)
-        ax.set_xlabel("pruning ratio (0: base)")
-    return _finish_panels(fig, axes, f"accuracy on {', '.join(sorted(attacks))} examples (%)",
-                          "open question 1: surrogate-crafted examples, standard (dashed) and adversarially trained "
-                          "arms", path)
-
-
-def _size_latency(records: list[dict[str, Any]], path: Path) -> Path | None:
-    """IR size and median latency at each ratio, relative to the base model, per architecture and criterion."""
-    sizes = [r for r in records if r["claim"] == "ir_size_cut_66" and r.get("bytes_by_ratio")]
-    lats = [r for r in records if r["claim"] == "latency_gain_8pct" and r.get("median_ms_by_ratio")]
-    if not sizes and not lats:
-        return None
-    import matplotlib.pyplot as plt
-
-    fig, (ax_s, ax_l) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for r in sizes:
-        pts = sorted((float(k), 100 * v / r["base_bytes"]) for k, v in r["bytes_by_ratio"].items())
-        ax_s.plot(*zip(*pts), marker="o", label=f"{r['arch']} {r['criterion']}")
-    for r in lats:
-        pts = sorted((float(k), 100 * v / r["base_median_ms"]) for k, v in r["median_ms_by_ratio"].items())
-        ax_l.plot(*zip(*pts), marker="o", label=f"{r['arch']} {r['criterion']}")
-    ax_s.set_ylabel("IR size, % of base")
-    ax_l.set_ylabel("median latency, % of base (batch 1)")
-    for ax in (ax_s, ax_l):
-        if ax.get_lines():
-            ax.legend(fontsize=6, ncol=2)
-        ax.set_xlabel("pruning ratio (0: control arm)")
-        ax.axhline(100, color="black", linewidth=0.8)
-    return _save(fig, path)
-
-
-# every plot, the claims whose records it draws, and its file
-PLOTS = [(_accuracy_vs_ratio, ("adv_within_1pp",), "adv_accuracy_vs_ratio.png"),
-         (_security_curves, ("adv_within_1pp_over_eps",), "security_curves.png"),
-         (_transfer_heatmaps, ("transfer_consistent",), "transfer_heatmaps.png"),
-         (_size_latency, ("ir_size_cut_66", "latency_gain_8pct"), "size_latency.png"),
-         (_adversarial_arm_vs_ratio, ("adv_trained_within_1pp", "adv_within_1pp"), "adversarial_arm_vs_ratio.png"),
-         (_criteria_transfer_heatmaps, ("criteria_transfer_agree",), "criteria_transfer_heatmaps.png")]

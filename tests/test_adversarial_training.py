@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from robustness import adversarial_training, claims, metrics, pipeline, report
+from robustness import adversarial_training, claims, metrics, pipeline, plots, report
 from robustness.build import STAGES, build_grid
 from robustness.errors import UsageError
 from robustness.models import create_model
@@ -209,5 +209,5 @@ def test_the_criteria_heatmap_panel_is_drawn(tmp_path):
                 for c in ("l1", "l2")}
     rec = {"claim": "criteria_transfer_agree", "training": "standard", "attack": "pgd", "ratio": 0.5, "value": 1.0,
            "matrices": matrices, "verdict": "reproduced"}
-    path = report._criteria_transfer_heatmaps([rec], tmp_path / "heatmaps.png")
+    path = plots._criteria_transfer_heatmaps([rec], tmp_path / "heatmaps.png")
     assert path is not None and path.stat().st_size > 0

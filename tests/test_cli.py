@@ -94,3 +94,22 @@ def test_progress_says_the_time_left_from_the_pace_so_far():
     assert eta(0, 4, started=0.0, now=30.0) == "0/4"
     assert eta(4, 4, started=0.0, now=7200.0) == "4/4, took 2 h 0 min"
     assert duration(59.4) == "59 s"
+
+
+@pytest.mark.parametrize("command", ["build", "plan", "profile", "expected"])
+def test_profile_help_names_every_preset_of_the_registry(command, capsys):
+    from robustness.profiles import list_profiles
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert all(name in help_text for name in list_profiles()), help_text
+
+
+def test_stages_help_names_every_stage_of_the_registry(capsys):
+    from robustness.build import STAGES
+
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"stages to build: {', '.join(STAGES)} (default all)" in help_text

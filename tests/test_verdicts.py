@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robustness import claims, expected, report
+from robustness import claims, expected, plots, report
 from robustness.errors import UsageError
 from robustness.profiles import load_profile
 from tests.conftest import smoke_settings
@@ -313,12 +313,12 @@ def test_a_plot_is_drawn_again_only_when_its_records_change(tmp_path, monkeypatc
     def counted(draw):
         return lambda records, path: drawn.append(path.name) or draw(records, path)
 
-    monkeypatch.setattr(report, "PLOTS", [(counted(d), claims_read, name) for d, claims_read, name in report.PLOTS])
-    report.plot([size, heat], tmp_path)
+    monkeypatch.setattr(plots, "PLOTS", [(counted(d), claims_read, name) for d, claims_read, name in plots.PLOTS])
+    plots.draw([size, heat], tmp_path)
     assert sorted(drawn) == ["size_latency.png", "transfer_heatmaps.png"]
     drawn.clear()
-    assert report.plot([{**size, "value": 0.71}, heat], tmp_path) == [tmp_path / "transfer_heatmaps.png",
-                                                                       tmp_path / "size_latency.png"]
+    assert plots.draw([{**size, "value": 0.71}, heat], tmp_path) == [tmp_path / "transfer_heatmaps.png",
+                                                                      tmp_path / "size_latency.png"]
     assert drawn == ["size_latency.png"]
 
 
