@@ -13,9 +13,21 @@ is taken on the claim's `reference`.
 
 Where things are: `registry` (the Claim record, cells and ids), `verdicts` (interval against bound, the record,
 the claim test's assertion), `context` (models and per-image correctness a claim measures with), `paper` (the
-paper's claims), `questions` (its open questions 1 and 3), `selfchecks` (checks of the evaluation itself).
+paper's claims), `questions` (its open questions 1 and 3), `selfchecks` (checks of the evaluation itself),
+`compression` (the claims asked of the other compression methods, each against its own reference).
 """
 
+from robustness.claims.compression import (
+    compressed_adv_within_1pp,
+    compressed_adv_within_1pp_whitebox_base,
+    compressed_clean_within_2pp,
+    compressed_ir_size_cut_66,
+    compressed_latency_gain_8pct,
+    int8_ir_size_cut,
+    int8_query_within_1pp,
+    libraries_comparable,
+    method_cells,
+)
 from robustness.claims.context import Context, _correct, _ratio_irs, _versus, _versus_method
 from robustness.claims.paper import (
     CONTROL_LATENCY_TOLERANCE,
@@ -95,4 +107,9 @@ __all__ = [
     "_REGISTRY", "_adversarial_arm_checked", "_architecture_latency", "_correct", "_decided", "_id_part",
     "_informative", "_ratio_irs", "_self_attacked", "_training_gain", "_transferred", "_versus", "_versus_method",
     "_whitebox_on_itself",
+]
+__all__ += [  # the claims asked of the other compression methods
+    "compressed_adv_within_1pp", "compressed_adv_within_1pp_whitebox_base", "compressed_clean_within_2pp",
+    "compressed_ir_size_cut_66", "compressed_latency_gain_8pct", "int8_ir_size_cut", "int8_query_within_1pp",
+    "libraries_comparable", "method_cells",
 ]
