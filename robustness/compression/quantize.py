@@ -56,6 +56,9 @@ def quantize_ir(fp32_xml: Path, out_xml: Path, x_calibration: np.ndarray, preset
         quantized = nncf.quantize(model, data, preset=getattr(nncf.QuantizationPreset, preset.upper()),
                                   target_device=getattr(nncf.TargetDevice, TARGET_DEVICE),
                                   subset_size=len(x_calibration), fast_bias_correction=fast_bias_correction)
+    from robustness import deploy
+
+    deploy._stable_names(quantized)  # NNCF's nodes are named from process-wide counters: the same IR, another xml
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
 
 
