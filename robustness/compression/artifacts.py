@@ -146,9 +146,8 @@ def int8_model(store: Store, profile: Profile, ds: Artifact, model: pipeline.Mod
 
     fp32 = pipeline.deployed_ir(store, model)
     spec = {**int8_spec(profile), "model": model.subdir}
-    n_train = ds.info.get("n_train")  # known once the split is built (a plan knows it only for named datasets)
-    if n_train is not None and profile.int8_calibration_size > n_train:
-        quantize.calibration_indices(int(n_train), profile.int8_calibration_size, profile.seed)  # raises
+    if "n_train" in ds.info:  # known once the split is built (before, the profile checked what it knows)
+        quantize.check_calibration_size(profile.int8_calibration_size, int(ds.info["n_train"]))
     name = f"{model.name}-int8"
 
     def build(tmp: Path) -> dict[str, Any]:

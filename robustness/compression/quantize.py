@@ -23,11 +23,15 @@ os.environ.setdefault("NNCF_TORCH_LEGACY_TRACING", "1")  # as robustness.pruning
 TARGET_DEVICE = "CPU"  # OpenVINO's CPU plugin runs every IR here
 
 
-def calibration_indices(n_train: int, size: int, seed: int) -> np.ndarray:
-    """The training images that calibrate: a seeded sample without replacement, in index order."""
+def check_calibration_size(size: int, n_train: int) -> None:
     if size > n_train:
         raise UsageError(f"int8_calibration_size {size} is larger than the training split ({n_train} images): set "
                          f"int8_calibration_size to at most {n_train}")
+
+
+def calibration_indices(n_train: int, size: int, seed: int) -> np.ndarray:
+    """The training images that calibrate: a seeded sample without replacement, in index order."""
+    check_calibration_size(size, n_train)
     return np.sort(np.random.default_rng(seed).choice(n_train, size, replace=False))
 
 
