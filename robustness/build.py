@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from robustness import pipeline
+from robustness import compression, pipeline
 from robustness.errors import UsageError
 from robustness.profiles import Profile
 from robustness.progress import duration, eta
@@ -21,9 +21,10 @@ STAGES = ["base", "attacks", "pruning", "deploy", "predictions"]
 class Node:
     """One artifact of the grid, named by what builds it rather than by its key: plain data, so a Ray task can
     carry it and rebuild the call on any machine. `model`: ("victim",), ("surrogate",), ("control", ratio) or
-    (criterion, ratio)."""
+    (criterion, ratio); `method`: the model's compression method where it is not NNCF's filter pruning (a model
+    method of robustness.compression: torch_pruning, int8 of the base, nncf_filter+int8, ...)."""
 
-    stage: str  # dataset, base, control, pruned, ir, adv, predictions
+    stage: str  # dataset, base, control, pruned, ir, quantized, adv, query, predictions
     arch: str = ""
     model: tuple = ()
     criterion: str = ""
@@ -33,12 +34,16 @@ class Node:
     claim: str = ""
     cell: str = ""
     training: str = "standard"  # the arm: adversarial models are trained and fine-tuned on adversarial batches
+    method: str = ""
 
     @property
     def label(self) -> str:
+        model = _model_name(self.model) + (f" ({self.method})" if self.method else "")
         what = {"dataset": "dataset", "base": f"base model ({self.model[0] if self.model else ''})",
-                "control": "control arm", "pruned": f"pruned ({self.criterion})",
-                "ir": f"IR of {_model_name(self.model)}",
+                "control": "control arm",
+                "pruned": f"pruned ({self.criterion}{', ' + self.method if self.method else ''})",
+                "ir": f"IR of {model}", "quantized": f"quantized IR of {model}",
+                "query": f"query attack on the IR of {model}",
                 "adv": f"{self.attack} set on {_model_name(self.model)} ({self.source})"
                        + (f" eps {self.eps:.4g}" if self.eps is not None else ""),
                 "predictions": f"predictions for {self.claim}[{self.cell}]"}[self.stage]
@@ -71,10 +76,16 @@ def _arm_nodes(profile: Profile, arch: str, stages: list[str], t: str) -> list[t
         groups.append((f"control arm and pruned variants ({', '.join(profile.criteria)})",
                        [Node("control", arch, training=t),
                         *(Node("pruned", arch, criterion=c, training=t) for c in profile.criteria)]))
+    if t == "standard" and ("pruning" in stages or "deploy" in stages):
+        groups += [(f"{m} pruned variants ({', '.join(compression.criteria_of(profile, m))})",
+                    [Node("pruned", arch, criterion=c, method=m) for c in compression.criteria_of(profile, m)])
+                   for m in compression.prunings(profile) if m != "nncf_filter"]
     if "deploy" in stages:  # every control step: claims score the control arm with its IR
         models = [("victim",), *(("control", r) for r in pruned_ratios),
                   *((c, r) for c in profile.criteria for r in pruned_ratios)]
         groups.append(("OpenVINO IRs", [Node("ir", arch, m, training=t) for m in models]))
+        if t == "standard":
+            groups += _compressed_ir_nodes(profile, arch, stages)
     if "attacks" in stages:
         for source in profile.sources:
             if source == "pruned":  # at the largest ratio of each criterion, and the control arm at that step
@@ -89,6 +100,27 @@ def _arm_nodes(profile: Profile, arch: str, stages: list[str], t: str) -> list[t
                               for a in profile.curve_attacks for e in curve_eps(profile)]
                 groups.append((f"adversarial sets on {arch}-{_model_name(model)} ({source}) [{j}/{len(models)}]",
                                nodes))
+    return groups
+
+
+def _compressed_ir_nodes(profile: Profile, arch: str, stages: list[str]) -> list[tuple[str, list[Node]]]:
+    """The IRs of the other compression methods: each pruning method's FP32 IRs, then each quantization of the
+    base and of every pruned model, and (with attacks) the query attack on the base's IR and on its INT8 IR."""
+    ratios = [r for r in profile.ratios if r > 0]
+    groups = []
+    for m in compression.prunings(profile):
+        if m != "nncf_filter":
+            groups.append((f"{m} OpenVINO IRs", [Node("ir", arch, (c, r), method=m)
+                                                 for c in compression.criteria_of(profile, m) for r in ratios]))
+    for q in compression.quantizations(profile):
+        nodes = [Node("quantized", arch, ("victim",), method=q)]
+        for m in compression.prunings(profile):
+            nodes += [Node("quantized", arch, (c, r), method=f"{m}+{q}") for c in compression.criteria_of(profile, m)
+                      for r in ratios]
+        groups.append((f"{q} IRs of the base and every pruned model", nodes))
+        if "attacks" in stages:
+            groups.append((f"query attacks on the FP32 and {q} IRs of the base model",
+                           [Node("query", arch, ("victim",)), Node("query", arch, ("victim",), method=q)]))
     return groups
 
 
@@ -115,7 +147,12 @@ def grid_nodes(profile: Profile, stages: list[str] | None = None) -> list[Node]:
 
 
 def model_ref(store: Store, profile: Profile, ds: Artifact, arch: str, model: tuple,
-              progress: Callable[[str], None] | None = None, arm: str = "standard") -> pipeline.ModelRef:
+              progress: Callable[[str], None] | None = None, arm: str = "standard",
+              method: str = "") -> pipeline.ModelRef | pipeline.IRRef:
+    if method:  # another compression method's model: of the base ("victim",) or at (criterion, ratio)
+        base = pipeline.base_model(store, profile, ds, arch, "victim", progress, arm)
+        criterion, ratio = (None, None) if model[0] == "victim" else model
+        return compression.compressed_model(store, profile, ds, base, method, criterion, ratio, progress)
     if model[0] in ("victim", "surrogate"):
         return pipeline.base_model(store, profile, ds, arch, model[0], progress, arm)
     base = pipeline.base_model(store, profile, ds, arch, "victim", progress, arm)
@@ -146,10 +183,17 @@ def resolve(store: Store, profile: Profile, node: Node, data_dir: Path | None = 
     if node.stage == "control":
         return pipeline.control_schedule(store, profile, ds, base, progress)
     if node.stage == "pruned":
-        return pipeline.prune_schedule(store, profile, ds, base, node.criterion, progress)
-    ref = model_ref(store, profile, ds, node.arch, node.model, progress, node.training)
+        return compression.pruning_schedule(store, profile, ds, base, node.method or "nncf_filter", node.criterion,
+                                            progress)
+    ref = model_ref(store, profile, ds, node.arch, node.model, progress, node.training, node.method)
     if node.stage == "ir":
-        return pipeline.ir_model(store, ref, progress)
+        return pipeline.ir_model(store, ref, progress) if not node.method else pipeline.deployed_ir(store, ref)
+    if node.stage == "query":
+        from robustness import variants
+
+        return variants.query_set(store, profile, ds, ref)
+    if node.stage == "quantized":
+        return ref.artifact
     if node.stage == "adv":
         return pipeline.adversarial_set(store, profile, ds, ref, node.source, node.attack, node.eps, progress)
     raise ValueError(f"unknown stage {node.stage!r}")

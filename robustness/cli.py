@@ -78,12 +78,18 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list() -> int:
+    from robustness.compression import get_method, list_methods
     from robustness.models import list_models
     from robustness.profiles import ATTACKS, CRITERIA, DATASETS, SOURCES, list_profiles
 
     for title, names in (("architectures", list_models()), ("datasets", DATASETS), ("attacks", ATTACKS),
-                         ("criteria", CRITERIA), ("sources", SOURCES), ("profiles", list_profiles())):
+                         ("criteria", CRITERIA), ("sources", SOURCES), ("methods", list_methods()),
+                         ("profiles", list_profiles())):
         print(f"{title}: {' '.join(names)}")
+    for name in list_methods():
+        m = get_method(name)
+        criteria = f"; criteria {' '.join(m.criteria)} (profile field {m.criteria_field})" if m.criteria else ""
+        print(f"  {name}: {m.kind}, {m.library}; judged against {m.reference}{criteria}")
     return 0
 
 
@@ -183,6 +189,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
+    from robustness import compression
     from robustness.build import build_grid
     from robustness.store import Store
     from robustness.training import resolve_device
@@ -192,6 +199,7 @@ def cmd_build(args: argparse.Namespace, argv: list[str]) -> int:
     stages = _stages(args.stages)
     check_jobs(args.jobs)
     check_inputs(profile)  # your factories, checkpoint and data.npz, before anything is stored
+    compression.check_device(profile)  # INT8 on a CPU without it stops before anything is built
     if args.executor == "ray":
         from robustness.cluster import build_on_ray
 

@@ -149,12 +149,24 @@ class ModelRef:
         if m.get("variant"):  # a team's shipped artifact goes by the name its profile gives it
             return str(m["variant"])
         adv = "-adv" if self.training == "adversarial" else ""
+        if m.get("method"):  # another compression method than NNCF's filter pruning (robustness.compression)
+            return f"{m['arch']}-{m['method']}-{m['criterion']}-{m['ratio']}{adv}"
         if m.get("criterion"):
             return f"{m['arch']}-{m['criterion']}-{m['ratio']}{adv}"
         return f"{m['arch']}-{m.get('role', 'victim')}{adv}"
 
     def load(self) -> nn.Module:
-        return build_module(self.meta, load_state_dict(self.weights), origin=str(self.weights))
+        return load_module(self.meta, self.weights)
+
+
+def load_module(meta: dict[str, Any], weights: Path) -> nn.Module:
+    """A stored model as a module: the base architecture, or (meta 'structure') a physically smaller model that
+    Torch-Pruning made, rebuilt from its recorded structure (robustness.compression)."""
+    if meta.get("structure"):
+        from robustness.compression import artifacts
+
+        return artifacts.load(meta, weights)
+    return build_module(meta, load_state_dict(weights), origin=str(weights))
 
 
 def build_module(meta: dict[str, Any], state: dict[str, torch.Tensor], origin: str) -> nn.Module:
@@ -521,8 +533,15 @@ class IRRef:
 
 
 def deployed_ir(store: Store, model: ModelRef | IRRef) -> Artifact:
-    """The IR a model is deployed as: its own artifact, or the export of a torch model."""
-    return model.artifact if isinstance(model, IRRef) else ir_model(store, model)
+    """The IR a model is deployed as: its own artifact, or the export of a torch model (by its compression
+    method's export where it has one)."""
+    if isinstance(model, IRRef):
+        return model.artifact
+    if model.meta.get("method"):
+        from robustness import compression
+
+        return compression.fp32_ir(store, model)
+    return ir_model(store, model)
 
 
 def predictions(store: Store, model: ModelRef | IRRef, target: Artifact, part: str
@@ -576,7 +595,7 @@ def _prediction_runner(xml: str, batch: int):
 @functools.lru_cache(maxsize=8)
 def _reference_model(weights: str, meta: str) -> nn.Module:
     """The torch model behind the parity check, loaded once per process (its weights never change under a key)."""
-    return build_module(json.loads(meta), load_state_dict(Path(weights)), origin=weights)
+    return load_module(json.loads(meta), Path(weights))
 
 
 def parity(model: ModelRef, x: np.ndarray, ir_logits: np.ndarray) -> dict[str, Any]:

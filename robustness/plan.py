@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from robustness.build import STAGES, Node, grid_nodes, resolve
-from robustness.profiles import Profile
+from robustness.profiles import SPLIT_SIZES, Profile
 from robustness.store import MANIFEST, Artifact, Store
 from robustness.validation import BUILTIN_SPLITS
 
-# whole-split sizes of the built-in datasets (n_train/n_test 0 means all of it), and their classes
-SPLIT_SIZES = {name: (train, test) for name, (_, train, test) in BUILTIN_SPLITS.items()}
 CLASSES = {name: classes for name, (classes, *_) in BUILTIN_SPLITS.items()}
 log = logging.getLogger("robustness.plan")
 
@@ -110,6 +108,13 @@ def graph(profile: Profile, root: Path | str | None = None, stages: list[str] | 
         owner[art.key] = len(steps)
         steps.append(Step(node, art.key, art.kind, rec["held"], [owner[p] for p in rec["parents"]]))
     return steps
+
+
+# nncf.quantize of an IR: its fixed cost, and the cost of one calibration image in batched OpenVINO forwards (NNCF
+# runs one image at a time and collects statistics at every quantizer): 50 to 105 such forwards per image in the
+# CPU seconds of smoke's 14 INT8 IRs (build_cpu_seconds of their manifests)
+QUANTIZE_SECONDS = 2.0
+CALIBRATION_PASSES = 70.0
 
 
 # throughputs -----------------------------------------------------------------------------------------------
@@ -225,13 +230,25 @@ def _sizes(profile: Profile) -> tuple[int, int]:
 def prediction_sets(profile: Profile) -> dict[str, int]:
     """An upper bound on the prediction sets the claims read, per architecture: every IR of an architecture on
     the test split and on each adversarial set crafted on it, and the base and 0.5 models on the other
-    architectures' transfer sets; as many again for an adversarially trained arm."""
+    architectures' transfer sets; as many again for an adversarially trained arm. The other compression methods'
+    IRs on the test split and the surrogate's and base's sets, and the query attacks' sets."""
+    from robustness import compression
+
     nonzero = [r for r in profile.ratios if r > 0]
     irs = 1 + len(nonzero) + len(profile.criteria) * len(nonzero)
     sets = sum(1 for n in grid_nodes(profile, ["base", "attacks"])
                if n.stage == "adv" and n.arch == profile.archs[0] and n.training == "standard")
     transfer = (len(profile.archs) - 1) * (1 + len(profile.criteria)) * len(profile.attacks)
-    return {a: (irs * (sets + 1) + transfer) * len(profile.training) for a in profile.archs}  # each arm its own
+    compressed = 0
+    for method in compression.model_methods(profile):
+        pruning, _ = compression.split(method)
+        if pruning is None:
+            compressed += 1
+        elif method != "nncf_filter":
+            compressed += len(compression.criteria_of(profile, pruning)) * len(nonzero)
+    queries = 3 * len(compression.quantizations(profile))  # each IR on its own set, INT8 on the FP32 IR's
+    extra = compressed * (2 * len(profile.attacks) + 1) + queries
+    return {a: (irs * (sets + 1) + transfer) * len(profile.training) + extra for a in profile.archs}
 
 
 def estimate(steps: list[Step], profile: Profile, rates: Rates) -> None:
@@ -260,6 +277,11 @@ def estimate(steps: list[Step], profile: Profile, rates: Rates) -> None:
             s.seconds = n_attack * (attack_passes(profile, n.attack, classes) * per + 2 * rates.fwd[a])
         elif n.stage == "ir":
             s.seconds = rates.export[a]
+        elif n.stage == "quantized":  # calibration one image at a time, with NNCF's statistics, then compiles
+            s.seconds = (QUANTIZE_SECONDS + profile.int8_calibration_size * CALIBRATION_PASSES * rates.ov[a]
+                         + 2 * (rates.compile[a] + n_test * rates.ov[a]))
+        elif n.stage == "query":  # about three queries per image and iteration (the attack's records)
+            s.seconds = rates.compile[a] + n_attack * 3 * profile.query_max_iter * rates.ov[a]
         elif n.stage == "predictions":  # the sets' upper bound, spread evenly over the claims' cells
             s.seconds = predictions_total / max(cells, 1)
 

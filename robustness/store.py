@@ -70,7 +70,8 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("torch", "torchvision", "nncf", "openvino", "adversarial-robustness-toolbox", "numpy"):
+    for name in ("torch", "torchvision", "nncf", "openvino", "adversarial-robustness-toolbox", "torch-pruning",
+                 "numpy"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

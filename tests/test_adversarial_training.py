@@ -14,7 +14,8 @@ from robustness.profiles import load_profile
 
 GRID = [s for s in STAGES if s != "predictions"]
 ARM = {"archs": "vgg19", "criteria": "l1", "ratios": "0,0.5", "attacks": "fgsm,pgd", "curve_attacks": "pgd",
-       "eps_list": "2/255,8/255,64/255", "pruned_source_attacks": "pgd", "training": "standard,adversarial"}
+       "eps_list": "2/255,8/255,64/255", "pruned_source_attacks": "pgd", "training": "standard,adversarial",
+       "methods": "nncf_filter"}
 
 
 def test_training_is_checked_and_the_standard_arm_keeps_its_hash():

@@ -44,11 +44,13 @@ def _payloads(root: Path, keys=None) -> dict[str, dict[str, str]]:
 
 
 def test_ray_builds_the_smoke_grid_with_the_keys_and_files_of_a_plain_build(cluster, tmp_path, store, smoke):
-    build_grid(store, smoke, progress=lambda m: None)  # the plain build, in the session's store
-    assert main(["build", "--profile", "smoke", "--executor", "ray", "--cache-dir", str(tmp_path)]) == 0
+    paper = smoke.replace(methods=("nncf_filter",))  # the other methods: the test below
+    build_grid(store, paper, progress=lambda m: None)  # the plain build, in the session's store
+    assert main(["build", "--profile", "smoke", "--set", "methods=nncf_filter", "--executor", "ray", "--cache-dir",
+                 str(tmp_path)]) == 0
     on_ray = _payloads(tmp_path)
     assert _payloads(store.root, set(on_ray)) == on_ray
-    planned = graph(smoke, tmp_path)
+    planned = graph(paper, tmp_path)
     assert all(s.held for s in planned if s.key)  # every artifact of the grid is there, none is missing
     assert {s.key for s in planned if s.key} <= set(on_ray)
     kinds = {json.loads(m.read_text())["kind"] for m in (tmp_path / "objects").rglob("manifest.json")}
@@ -66,7 +68,8 @@ def _claims_only_read(root: Path) -> None:
     before = {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ROBUSTNESS_", "PYTEST_XDIST"))}
     out = subprocess.run([sys.executable, "-m", "pytest", "tests/claims", "-m", "claims", "-p", "no:cacheprovider",
-                          "--robustness-profile", "smoke", f"--robustness-cache-dir={root}", "--robustness-read-only",
+                          "--robustness-profile", "smoke", "--robustness-set", "methods=nncf_filter",
+                          f"--robustness-cache-dir={root}", "--robustness-read-only",
                           f"--robustness-results-dir={root.parent / 'results'}"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=900)
     text = out.stdout + out.stderr
@@ -76,6 +79,22 @@ def _claims_only_read(root: Path) -> None:
     assert {r["claim"] for r in records} >= {"adv_within_1pp", "latency_gain_8pct", "criteria_comparable"}
     assert not [r for r in records if r["verdict"] == "error"]
     assert {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")} == before
+
+
+def test_ray_walks_the_other_compression_methods_with_the_keys_and_files_of_a_plain_build(cluster, tmp_path,
+                                                                                        store, smoke):
+    """Torch-Pruning's schedule and IRs and the INT8 IRs are tasks of the grid like NNCF's: one architecture."""
+    stages = ["pruning", "deploy"]
+    profile = smoke.replace(archs=("vgg19",))
+    build_grid(store, profile, stages=stages, progress=lambda m: None)
+    assert main(["build", "--profile", "smoke", "--set", "archs=vgg19", "--stages", ",".join(stages), "--executor",
+                 "ray", "--cache-dir", str(tmp_path)]) == 0
+    on_ray = _payloads(tmp_path)
+    assert _payloads(store.root, set(on_ray)) == on_ray
+    kinds = [json.loads(m.read_text())["kind"] for m in (tmp_path / "objects").rglob("manifest.json")]
+    assert {k: kinds.count(k) for k in ("tp_pruned_models", "tp_ir", "int8_ir")} == {
+        "tp_pruned_models": 1, "tp_ir": 2, "int8_ir": 7}  # l1 at 0.25 and 0.5; INT8 of the base and 6 pruned
+    assert {s.key for s in graph(profile, tmp_path, stages)} <= set(on_ray)
 
 
 def test_a_worker_killed_while_it_builds_is_retried_and_leaves_nothing_partial(cluster, tmp_path):

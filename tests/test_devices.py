@@ -16,7 +16,8 @@ from robustness.store import Store
 TORCH = str(Path(torch.__file__).parent)  # torch.no_grad's wrapper sits between a caller and training.logits
 SMALL = {"archs": "vgg19", "epochs": "1", "n_train": "96", "n_test": "48", "n_attack": "16",
          "attacks": "fgsm,deepfool,cw", "criteria": "l1", "ratios": "0,0.5", "sources": "base,pruned",
-         "pruned_source_attacks": "fgsm", "curve_attacks": "fgsm", "eps_list": "8/255", "finetune_epochs": "1"}
+         "pruned_source_attacks": "fgsm", "curve_attacks": "fgsm", "eps_list": "8/255", "finetune_epochs": "1",
+         "methods": "nncf_filter,torch_pruning"}
 
 
 def test_every_stage_asks_for_the_profile_device(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from robustness.store import Store, read_events
 
 SMALL = {"archs": "vgg19", "epochs": "1", "n_train": "96", "n_test": "48", "n_attack": "16", "attacks": "fgsm,pgd",
          "criteria": "l1", "ratios": "0,0.5", "sources": "base,surrogate", "curve_attacks": "fgsm",
-         "eps_list": "4/255,8/255", "finetune_epochs": "1"}
+         "eps_list": "4/255,8/255", "finetune_epochs": "1", "methods": "nncf_filter"}
 GRID = [s for s in STAGES if s != "predictions"]
 
 

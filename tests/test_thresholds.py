@@ -91,13 +91,17 @@ def test_thresholds_from_a_profile_file(tmp_path):
         thresholds.load_thresholds(f)
 
 
+@pytest.mark.parametrize("precision", ["FP32", "INT8"])
 def test_the_query_attack_stays_in_its_eps_ball_and_lowers_the_ir_s_accuracy(store, smoke, smoke_dataset,
-                                                                            smoke_base):
+                                                                            smoke_base, precision):
     """ART's SquareAttack through the deployed IR's outputs alone, on smoke: inside [0, 1] and its Linf ball,
-    queries counted, and the IR's accuracy on the examples below its clean accuracy."""
-    from robustness import pipeline, variants
+    queries counted, and the IR's accuracy on the examples below its clean accuracy; for the FP32 IR and for the
+    INT8 IR that nncf.quantize made of it."""
+    from robustness import compression, pipeline, variants
 
-    ir_only = pipeline.IRRef(pipeline.ir_model(store, smoke_base), {"variant": "base-ir"})
+    ir_only = pipeline.IRRef(pipeline.ir_model(store, smoke_base), {"variant": "base-ir"}) if precision == "FP32" \
+        else compression.compressed_model(store, smoke, smoke_dataset, smoke_base, "int8")
+    assert ir_only.artifact.info.get("precision", "FP32") == precision
     adv = variants.query_set(store, smoke, smoke_dataset, ir_only)
     arrays = pipeline.load_adversarial(adv)
     x = pipeline.load_arrays(smoke_dataset, "test")[0][arrays["index"]]

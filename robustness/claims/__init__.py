@@ -15,10 +15,22 @@ Where things are: `registry` (the Claim record, cells and ids), `verdicts` (inte
 record, the claim test's assertion), `stamps` (which run and code a record comes from), `context` (models and
 per-image correctness a claim measures with), `paper` (the paper's accuracy, size and criteria claims), `pooled`
 (the +-1 point claims as a mean over cells: the headline), `latency`, `transferability`, `questions` (its open
-questions 1 and 3), `selfchecks` (checks of the evaluation itself).
+questions 1 and 3), `selfchecks` (checks of the evaluation itself), `compression` (the claims asked of the
+other compression methods, each against its own reference).
 """
 
 from robustness.claims import stamps
+from robustness.claims.compression import (
+    compressed_adv_within_1pp,
+    compressed_adv_within_1pp_whitebox_base,
+    compressed_clean_within_2pp,
+    compressed_ir_size_cut_66,
+    compressed_latency_gain_8pct,
+    int8_ir_size_cut,
+    int8_query_within_1pp,
+    libraries_comparable,
+    method_cells,
+)
 from robustness.claims.context import Context, Faced, _correct, _ratio_irs, _versus, _versus_method, set_index
 from robustness.claims.latency import (
     CONTROL_LATENCY_TOLERANCE,
@@ -117,4 +129,9 @@ __all__ = [
     "_REGISTRY", "_adversarial_arm_checked", "_architecture_latency", "_correct", "_decided", "_id_part",
     "_informative", "_ratio_irs", "_self_attacked", "_training_gain", "_transferred", "_versus", "_versus_method",
     "_whitebox_on_itself",
+]
+__all__ += [  # the claims asked of the other compression methods
+    "compressed_adv_within_1pp", "compressed_adv_within_1pp_whitebox_base", "compressed_clean_within_2pp",
+    "compressed_ir_size_cut_66", "compressed_latency_gain_8pct", "int8_ir_size_cut", "int8_query_within_1pp",
+    "libraries_comparable", "method_cells",
 ]

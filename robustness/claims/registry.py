@@ -50,6 +50,7 @@ class Claim:
     timed: bool = False  # times the machine: takes the store's exclusive hold instead of a shared one
     pools: str | None = None  # a pooled claim: the claim whose cells it averages (per its own axes, arch "all")
     headline: bool = False  # the main job's answer to the paper's sentence: first in every table
+    methods: tuple[str, ...] = ()  # compression methods it is asked of (robustness.claims.compression)
     measure: Callable[..., dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
@@ -99,6 +100,10 @@ def cells(claim: Claim, profile: Profile) -> list[dict[str, Any]]:
     values: dict[str, list[Any]] = {
         "training": arms, "source": [claim.source], "dataset": [profile.dataset], "arch": list(profile.archs),
         "criterion": list(profile.criteria), "ratio": ratios, "attack": attacks, "eps": list(profile.eps_list)}
+    if claim.methods:  # each compression method has its own criteria, INT8 of the base none
+        from robustness.claims.compression import method_cells
+
+        return method_cells(claim, profile, values)
     out: list[dict[str, Any]] = [{} if "ratio" in claim.axes else {"ratio": ratios[0]}]
     for axis in claim.axes:
         out = [{**c, axis: v} for c in out for v in values[axis]]
@@ -137,7 +142,7 @@ def _id_part(axis: str, value: Any) -> str:
 
 def cell_id(claim: Claim, cell: dict[str, Any]) -> str:
     axes = (*claim.axes, *(["ratio"] if cell.get("ratio") is not None and "ratio" not in claim.axes else []))
-    return "-".join(_id_part(a, cell[a]) for a in axes)
+    return "-".join(_id_part(a, cell[a]) for a in axes if a in cell)  # INT8 of the base: no criterion, no ratio
 
 
 def claim_table() -> list[dict[str, Any]]:
