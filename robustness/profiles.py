@@ -189,7 +189,11 @@ def _check_compression(p: Profile) -> None:
         raise UsageError(f"unknown int8_preset {p.int8_preset!r}: choose from {', '.join(INT8_PRESETS)}")
     if p.int8_calibration_size < 1:
         raise UsageError(f"profile field 'int8_calibration_size' must be at least 1, got {p.int8_calibration_size}")
-    train = train_size(p)
+    if p.dataset in SPLIT_SIZES:  # your own data: checked once read (robustness.validation.check_npz)
+        check_calibration(p, train_size(p))
+
+
+def check_calibration(p: Profile, train: int | None) -> None:
     if "int8" in p.methods and train is not None and p.int8_calibration_size > train:
         raise UsageError(f"int8_calibration_size {p.int8_calibration_size} is larger than the training split "
                          f"({train} images): set int8_calibration_size to at most {train}")

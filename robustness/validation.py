@@ -458,6 +458,9 @@ def check_npz(profile: Profile) -> None:
     st = path.stat()
     classes, n_train, n_test = _npz_summary(str(path.resolve()), st.st_mtime_ns, st.st_size)
     check_split_sizes(profile, classes, n_train, n_test, str(path))
+    from robustness.profiles import check_calibration
+
+    check_calibration(profile, min(profile.n_train, n_train) if profile.n_train else n_train)
 
 
 @functools.lru_cache(maxsize=4)  # once per process and file version
