@@ -95,7 +95,10 @@ def test_a_measured_record_says_what_it_compared(claim_id, store, smoke, smoke_d
     text = (out / "report.md").read_text()
     if claim.pools:
         assert text.index("## Headline") < text.index("| claim | cells |")  # the headline comes first
-    if claim.timed:  # gross gain, the control arm's gap and the net gain the verdict is on
+    if claim_id == "compressed_latency_gain_8pct":  # a gain against each reference, the verdict on the claim's own
+        assert rec["gain"] and all(g["n"] >= 1 and g["lo"] <= g["value"] <= g["hi"] for g in rec["gain"].values())
+        assert rec["decided_on"] in ("control", "fp32") and rec["median_ms"]["compressed"] > 0
+    elif claim.timed:  # gross gain, the control arm's gap and the net gain the verdict is on
         assert rec["gain"]["value"] - rec["control_gain"]["value"] == pytest.approx(rec["value"], abs=1e-12)
         assert rec["cpu"] in text and f"{100 * rec['value']:.1f}% [" in text.split("## Latency at ratio 0.5")[1]
     elif claim_id not in ("ir_size_cut_66", "compressed_ir_size_cut_66", "int8_ir_size_cut",
