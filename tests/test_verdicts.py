@@ -15,6 +15,8 @@ from tests.conftest import smoke_settings
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["archs=vgg19", "epochs=2", "n_train=128", "n_test=64", "n_attack=32", "attacks=fgsm",
             "criteria=l1,l2", "ratios=0,0.5", "sources=base", "methods=nncf_filter"]  # the paper's method alone
+PAPER_CLEAN = "clean_within_2pp and not compressed"  # the paper's claims, not the compression methods'
+PAPER_SIZE_AND_CLEAN = "(clean_within_2pp or ir_size_cut_66) and not compressed and not int8"
 ARGS = ["-m", "claims", "--robustness-profile", "smoke", *smoke_settings(*SETTINGS), "-p", "no:cacheprovider"]
 CRASH = '''
 import robustness.claims as claims
@@ -56,7 +58,7 @@ def test_a_crash_in_a_listed_cell_fails_the_run_and_shows_as_error(pytester, sha
         f"clean_within_2pp[{cell}]": {"value": -0.3, "interval": [-0.4, -0.2], "n": 64}}}}))
     pytester.makeconftest(CRASH)
     results = pytester.path / "results"
-    result = _run(pytester, shared_cache, results, "-k", "clean_within_2pp and not compressed", "-n", "2")  # reports via xdist
+    result = _run(pytester, shared_cache, results, "-k", PAPER_CLEAN, "-n", "2")  # reports via xdist
     result.assert_outcomes(failed=2)  # the listed cell too: KeyError is not the claim's own assertion
     assert result.ret == 1
     records = {r["cell"]: r for r in json.loads((results / "results.json").read_text())["records"]}
@@ -67,7 +69,7 @@ def test_a_crash_in_a_listed_cell_fails_the_run_and_shows_as_error(pytester, sha
 def test_a_claim_whose_cells_all_crash_stays_in_the_table(pytester, shared_cache):
     pytester.makeconftest(CRASH)
     results = pytester.path / "results"
-    result = _run(pytester, shared_cache, results, "-k", "(clean_within_2pp or ir_size) and not compressed and not int8")
+    result = _run(pytester, shared_cache, results, "-k", PAPER_SIZE_AND_CLEAN)
     assert result.ret == 1
     rows = {r["claim"]: r for r in report.summary(json.loads((results / "results.json").read_text())["records"])}
     assert rows["clean_within_2pp"]["error"] == rows["clean_within_2pp"]["cells"] == 2
@@ -78,7 +80,7 @@ def test_a_partial_run_merges_into_the_results_and_drops_no_cell(pytester, share
     results = pytester.path / "results"
     summary = pytester.path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    first = _run(pytester, shared_cache, results, "-k", "clean_within_2pp and not compressed", f"--junitxml={pytester.path / 'j.xml'}")
+    first = _run(pytester, shared_cache, results, "-k", PAPER_CLEAN, f"--junitxml={pytester.path / 'j.xml'}")
     assert sum(first.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 2  # verdicts do not matter here
     assert '<property name="verdict"' in (pytester.path / "j.xml").read_text()  # CI dashboards read these
     assert "| clean_within_2pp | 2 |" in summary.read_text()
@@ -100,7 +102,7 @@ def test_a_strict_run_fails_where_a_recorded_verdict_changed_and_shows_both(pyte
     record (here the record is edited, as a code change would move the measurement) and passes the other."""
     pytester.makeconftest(EXPECTED_HERE)
     results = pytester.path / "results"
-    _run(pytester, shared_cache, results, "-k", "clean_within_2pp and not compressed")
+    _run(pytester, shared_cache, results, "-k", PAPER_CLEAN)
     path = pytester.path / "expected.json"
     expected.update(results / "results.json", path)
     data = json.loads(path.read_text())
@@ -109,7 +111,7 @@ def test_a_strict_run_fails_where_a_recorded_verdict_changed_and_shows_both(pyte
     was = cells[first]["verdict"]
     cells[first]["verdict"] = "inconclusive" if was == "reproduced" else "reproduced"
     path.write_text(json.dumps(data))
-    result = _run(pytester, shared_cache, results, "-k", "clean_within_2pp and not compressed")
+    result = _run(pytester, shared_cache, results, "-k", PAPER_CLEAN)
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1 and outcomes.get("passed", 0) + outcomes.get("xfailed", 0) == 1, outcomes
     assert f"recorded as {cells[first]['verdict']} with" in result.stdout.str() and "verdict changed" in \
@@ -130,10 +132,10 @@ def pytest_sessionfinish(session):
 def test_a_warm_claims_run_imports_no_torch_in_any_process(pytester, shared_cache):
     """A warm run derives keys and reads what is stored: importing torch would cost each process seconds."""
     results = pytester.path / "results"
-    cold = _run(pytester, shared_cache, results, "-k", "(clean_within_2pp or ir_size_cut_66) and not compressed and not int8")
+    cold = _run(pytester, shared_cache, results, "-k", PAPER_SIZE_AND_CLEAN)
     assert sum(cold.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 4
     pytester.makeconftest(HEAVY)
-    warm = _run(pytester, shared_cache, results, "-k", "(clean_within_2pp or ir_size_cut_66) and not compressed and not int8", "-n", "2")
+    warm = _run(pytester, shared_cache, results, "-k", PAPER_SIZE_AND_CLEAN, "-n", "2")
     assert sum(warm.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 4
     assert "built 0 artifacts" in warm.stdout.str()
     found = {p.name: p.read_text() for p in pytester.path.glob("heavy-*.txt")}
