@@ -17,7 +17,7 @@ import numpy as np
 
 from robustness import compression, metrics, pipeline
 from robustness.claims.context import Context, _versus_method
-from robustness.claims.latency import CONTROL_LATENCY_TOLERANCE, LATENCY_PRECISION, LATENCY_THREADS
+from robustness.claims.latency import CONTROL_LATENCY_TOLERANCE, LATENCY_PRECISION, LATENCY_THREADS, NO_CONTROL
 from robustness.claims.registry import Claim, get_claim, register
 from robustness.claims.verdicts import _informative, verdict
 from robustness.profiles import Profile
@@ -104,9 +104,21 @@ def _compare(claim_id: str, cell: dict[str, Any], ok: dict[str, np.ndarray]) -> 
     d = minus[decided]
     return {"compression": cell["method"], "n": int(ok["compressed"].size), "value": d["value"],
             "interval": [d["lo"], d["hi"]], "mcnemar_p": d["mcnemar_p"], "method": _versus_method(),
+            "p_tables": [[d["b_only"], d["a_only"], d["n"], 1]],  # p_bound and the false-discovery count
             "reference": REFERENCES[decided], "decided_on": decided, "minus": minus,
             "accuracies": {k: a.to_dict() for k, a in accs.items()},
             "informative": _informative(accs["compressed"].value, accs[decided].value)}
+
+
+def _agreement(rec: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
+    """An INT8 model's labels against its FP32 IR's on the clean test split (checked when it was built), in the
+    record, and in what it compared where fewer than 99% agree: a poor quantization is named, not hidden."""
+    agreement = models["compressed"].artifact.info.get("clean_agreement")
+    if agreement:
+        rec["int8_clean_agreement"] = agreement
+        if agreement.get("below_bound"):
+            rec["compared"] = _joined(rec.get("compared", ""), agreement["below_bound"])
+    return rec
 
 
 def _others(rec: dict[str, Any]) -> str:
@@ -126,7 +138,7 @@ def _adversarial(ctx: Context, claim_id: str, cell: dict[str, Any]) -> dict[str,
     rec.update(eps=adv.spec["eps"], compared=_joined(
         f"{models['compressed'].name} minus {rec['decided_on']} on {rec['n']} {cell['attack']} examples crafted on "
         f"{src.name} ({cell['source']})", _named(models), _others(rec)))
-    return rec
+    return _agreement(rec, models)
 
 
 METHOD_CLAIM = dict(methods=MODELS, question="beyond the paper: do other compression methods keep robustness?",
@@ -150,10 +162,11 @@ def compressed_adv_within_1pp(ctx: Context, cell: dict[str, Any]) -> dict[str, A
                  "on the FP32 base model",
           comparison="abs_le", bound=0.01, axes=("method", "source", "dataset", "arch", "criterion", "ratio", "attack"),
           scope="every compression method but the paper's, architecture, criterion, ratio up to 0.5 and attack",
-          threat_model="base: white-box on the victim's FP32 base model, transferred to its compressed models (for "
-                       "INT8 of the base, its reference IR faces its own white-box set)",
+          threat_model="base: white-box on the victim's FP32 base model, transferred to its compressed models; not "
+                       "asked of INT8 of the base, whose reference (the base's own IR) would face its white-box set "
+                       "while the INT8 IR faces a transfer",
           sentence="compression keeps adversarial accuracy within +-1 percentage point of the uncompressed model",
-          source="base", **METHOD_CLAIM)
+          source="base", **{**METHOD_CLAIM, "methods": tuple(m for m in MODELS if m != "int8")})
 def compressed_adv_within_1pp_whitebox_base(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     return _adversarial(ctx, "compressed_adv_within_1pp_whitebox_base", cell)
 
@@ -170,7 +183,7 @@ def compressed_clean_within_2pp(ctx: Context, cell: dict[str, Any]) -> dict[str,
     rec = _compare("compressed_clean_within_2pp", cell, {k: ctx.correct(m, ctx.ds, "test") for k, m in models.items()})
     rec["compared"] = _joined(f"{models['compressed'].name} minus {rec['decided_on']} on {rec['n']} clean test "
                               "images", _named(models), _others(rec))
-    return rec
+    return _agreement(rec, models)
 
 
 @register(metric="adversarial accuracy of the INT8 IR minus the FP32 IR's, each attacked by the query-based attack on "
@@ -204,6 +217,7 @@ def int8_query_within_1pp(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
 @register(metric="1 - IR bytes of the Torch-Pruning model / base IR bytes at ratio 0.5", comparison="within",
           bound=(0.56, 0.76), axes=("method", "dataset", "arch", "criterion"), ratios="half",
           methods=("torch_pruning",), scope="every architecture and Torch-Pruning criterion at ratio 0.5",
+          interval="exact",
           threat_model="none", sentence="model size drops by about 66% at 50% pruning", unit="%",
           question=METHOD_CLAIM["question"], why_bound="the paper's claim and bound (ir_size_cut_66), asked of "
                                                        "Torch-Pruning's physically smaller layers")
@@ -218,7 +232,7 @@ def compressed_ir_size_cut_66(ctx: Context, cell: dict[str, Any]) -> dict[str, A
 
 @register(metric="1 - INT8 IR bytes / FP32 IR bytes of the same model (weights file)", comparison="ge",
           bound=INT8_SIZE_CUT, axes=("method", "dataset", "arch", "criterion", "ratio"), ratios="half",
-          methods=("int8", "nncf_filter+int8", "torch_pruning+int8"),
+          methods=("int8", "nncf_filter+int8", "torch_pruning+int8"), interval="exact",
           scope="INT8 of every architecture's base model and of its pruned models at ratio 0.5",
           threat_model="none", sentence="(beyond the paper) INT8 weights take at most 0.4 times the FP32 bytes",
           unit="%", question=METHOD_CLAIM["question"],
@@ -248,29 +262,33 @@ def int8_ir_size_cut(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
           question=METHOD_CLAIM["question"],
           why_bound="the paper's lower figure for pruning, asked of every compression; INT8 gains depend on the "
                     "CPU's int8 instructions, which the record names", marks=(("xdist_group", "latency"),),
-          timed=True)
+          timed=True, interval="bootstrap")
 def compressed_latency_gain_8pct(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     models = _cell_models(ctx, cell)
     base = models["base"] if "base" in models else models["fp32"]
     ratio = cell.get("ratio") or 0.5  # INT8 of the base is timed with the IRs at 0.5, its claim's ratio
     timed = _latency(ctx, base, ratio)
-    times, irs = timed["times"], _irs(ctx, models)
+    timed_control = 0 in ctx.profile.ratios  # _latency times a control arm only where the profile builds one
+    times, irs = timed["times"], _irs(ctx, {k: m for k, m in models.items() if k != "control" or timed_control})
     mine = times[irs["compressed"].key]
     decided = _decided_on(cell)
     gains = {ref: metrics.latency_gain(times[irs[ref].key], mine) for ref in irs if ref != "compressed"}
     control = irs.get("control") or (pipeline.ir_model(ctx.store, pipeline.control_model(
-        ctx.store, ctx.profile, ctx.ds, base, ratio)) if 0 in ctx.profile.ratios else None)
+        ctx.store, ctx.profile, ctx.ds, base, ratio)) if timed_control else None)
     # the control arm's IR is the base architecture: its gain is the timing's own error, checked for every method
     control_gain = metrics.latency_gain(times[pipeline.ir_model(ctx.store, base).key], times[control.key]) \
         if control else None
-    if decided == "control":  # net of the control arm's gain, as the paper's latency claim
+    if decided == "control" and control_gain:  # net of the control arm's gain, as the paper's latency claim
         value = metrics.latency_gain_net(times[irs["base"].key], mine, times[irs["control"].key])
+    elif decided == "control":
+        value, decided = gains["base"], "base"
     else:
         value = gains["fp32"]
     out = {"compression": cell["method"], "n": value.n, "value": value.value, "interval": [value.lo, value.hi],
            "method": "95% paired bootstrap over alternating rounds",
-           "reference": REFERENCES["base"] + ", net of the control arm" if decided == "control"
-           else REFERENCES["fp32"], "decided_on": decided,
+           "reference": REFERENCES["base"] + (", net of the control arm" if decided == "control" else
+                                              f" ({NO_CONTROL})") if decided != "fp32" else REFERENCES["fp32"],
+           "decided_on": decided,
            "gain": {ref: g.to_dict() for ref, g in gains.items() if ref != "control"},
            "control_gain": control_gain.to_dict() if control_gain else None,
            "median_ms": {ref: 1000 * float(np.median(times[ir.key])) for ref, ir in irs.items()},
@@ -358,7 +376,8 @@ def libraries_comparable(ctx: Context, cell: dict[str, Any]) -> dict[str, Any]:
     d = metrics.paired_difference(ok["nncf_filter"], ok["torch_pruning"])
     accs = {m: metrics.accuracy(v) for m, v in ok.items()}
     return {"eps": adv.spec["eps"], "n": d.n, "value": d.value, "interval": [d.lo, d.hi], "mcnemar_p": d.mcnemar_p,
-            "difference": d.to_dict(), "accuracies": {m: a.to_dict() for m, a in accs.items()},
+            "p_tables": [[d.b_only, d.a_only, d.n, 1]], "difference": d.to_dict(),
+            "accuracies": {m: a.to_dict() for m, a in accs.items()},
             "clean": {"accuracies": {m: metrics.accuracy(v).to_dict() for m, v in clean.items()},
                       "difference": metrics.paired_difference(clean["nncf_filter"], clean["torch_pruning"]).to_dict()},
             "informative": _informative(*(a.value for a in accs.values())), "method": _versus_method(),

@@ -85,7 +85,7 @@ def _pooled(ctx: Context, cell: dict[str, Any], claim_id: str,
         nothing = {"value": 0.0, "lo": -1.0, "hi": 1.0, "n": n}
         return {"n": n, "cells": 0, "left_out": left_out, "pruned_minus_control": nothing, "difference": nothing,
                 **({"eps": cell["eps"]} if "eps" in cell else {}),
-                "p_tables": [], "compared": compared, "method": "-",
+                "p_tables": [], "compared": compared, "method": "-", "verdict_vs_base": "uninformative",
                 "uninformative_because": "every member cell has both models at the floor or ceiling"}
     vs_control = metrics.pooled_difference([(c, p) for _, p, c in kept])
     vs_base = metrics.pooled_difference([(b, p) for b, p, _ in kept])

@@ -3,7 +3,8 @@
 `python -m robustness expected --update` set apart the records of code other than the current one.
 
 The code version is a digest of what decides a record: the stage versions (what built its artifacts) and the
-syntax trees of the claims and metrics code (what measured and decided it; docstrings and comments aside)."""
+syntax trees of the claims, compression-method and metrics code (which models a record compares, what measured
+and decided it; docstrings and comments aside)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]  # the project's checkout, when it is one
-VERDICT_CODE = ("robustness.claims", "robustness.metrics")
+VERDICT_CODE = ("robustness.claims", "robustness.compression", "robustness.metrics")  # what picks, measures, decides
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,8 +27,9 @@ from robustness.store import Artifact, Store
 
 TRANSFER_BOUND = 0.05
 WHY_TRANSFER_BOUND = ("5 points per pair: a change a reader of the transfer heatmap would not call another pattern, "
-                      "and a bound 256 images can show for 12 pairs at once (the narrowest simultaneous interval is "
-                      "+-3.5 points; the paper's +-1 point is not); the paper gives no number")
+                      "and a bound the offline default's 256 images can show for its 12 pairs at once (there the "
+                      "narrowest simultaneous interval is +-3.5 points; the paper's +-1 point is not); the paper gives "
+                      "no number")
 
 
 @register(metric="largest |transfer accuracy of the pruned target minus the control arm's| over ordered pairs of "
