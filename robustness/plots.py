@@ -262,13 +262,14 @@ def _transfer_heatmaps(records: Records, path: Path) -> Path | None:
                       f"{attack}: base targets")
         for ax, c in zip(row_axes[1:], criteria):
             r = by.get((attack, c))
-            rho = f" (rho {r['value']:.2f})" if r and r.get("value") is not None else ""
+            largest = f" (largest {100 * r['value']:.1f} pp, {r['verdict']})" if r and r.get("value") is not None \
+                else ""
             _heatmap(ax, {pair: v["pruned"] for pair, v in r["transfer"].items()} if r else {}, archs,
-                     f"{attack}: {c} 0.5 targets{rho}")
+                     f"{attack}: {c} 0.5 targets{largest}")
     height = fig.get_figheight()  # margins in inches: the title above, the rotated names below
     fig.subplots_adjust(left=0.08, right=0.9, top=1 - 0.65 / height, bottom=0.8 / height, hspace=0.55, wspace=0.45)
-    fig.suptitle("Transfer accuracy, source x target; rho: rank correlation of the base and pruned targets' "
-                 "accuracies (transfer_consistent needs >= 0.8)", fontsize=10)
+    fig.suptitle("Transfer accuracy, source x target; largest: the largest |pruned minus control arm| target "
+                 "accuracy over the pairs (transfer_consistent needs every pair within 5 pp)", fontsize=10)
     fig.colorbar(im, cax=fig.add_axes([0.92, 0.3, 0.015, 0.4]), label="accuracy (%)")
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
@@ -308,7 +309,8 @@ def _criteria_transfer_heatmaps(records: Records, path: Path) -> Path | None:
     for row_axes, r in zip(axes, rows):
         for ax, c in zip(row_axes, criteria):
             im = _heatmap(ax, r["matrices"].get(c, {}), archs,
-                          f"{r['training']}, {r['attack']}: {c} {r['ratio']:g} (rho {r['value']:.2f})")
+                          f"{r['training']}, {r['attack']}: {c} {r['ratio']:g} (largest difference "
+                          f"{100 * r['value']:.1f} pp)")
         fig.colorbar(im, ax=row_axes.tolist(), label="accuracy (%)")
     return _save(fig, path, "transfer between architectures' pruned models, per criterion")
 

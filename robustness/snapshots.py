@@ -70,6 +70,9 @@ def compare(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     if new.get("n") != old.get("n") or set(new["correct"]) != set(old["correct"]):
         return {"verdict": "error", "why": f"the sets or their sizes differ: snapshot {old.get('n')}, now "
                                            f"{new.get('n')}"}
+    if any(set(new["correct"][name]) != set(models) for name, models in old["correct"].items()):
+        return {"verdict": "error", "why": "the models measured differ from the snapshot's: accept the current "
+                                           "measurement with --snapshot-update"}
     beyond, up, down, total = [], 0, 0, 0
     for name, models in old["correct"].items():
         size = int(old["n"][name])

@@ -34,7 +34,7 @@ FLOOR = 0.02  # a base at or below this leaves no room for a drop to show
 @dataclass(frozen=True)
 class Threshold:
     max_drop: float | None = None  # accuracy: base minus variant may be at most this (0.02: two points)
-    min_gain: float | None = None  # latency and size: 1 - variant / base must be at least this (0: not worse)
+    min_gain: float | None = None  # latency, size: 1 - variant / base must be at least this (-0.05: 5% worse at most)
     metric: str = "adversarial"
     attack: str = "pgd"
     source: str = "base"
@@ -50,7 +50,8 @@ class Threshold:
         if accuracy and (self.max_drop is None or self.min_gain is not None):
             raise UsageError(f"a {self.metric} threshold takes max_drop (0.02: two points), not min_gain")
         if not accuracy and (self.min_gain is None or self.max_drop is not None):
-            raise UsageError(f"a {self.metric} threshold takes min_gain (0.1: 10% smaller or faster; 0: not worse), "
+            raise UsageError(f"a {self.metric} threshold takes min_gain (0.1: 10% smaller or faster; -0.05: at most 5% "
+                             "worse), "
                              "not max_drop")
         if self.attack not in ATTACKS and self.source != "query":
             raise UsageError(f"unknown attack {self.attack!r} in a threshold: choose from {', '.join(ATTACKS)}")
@@ -124,7 +125,12 @@ def check(threshold: Threshold, store: Store, profile: Profile, ds: Artifact, ba
     else:
         rec = _drop(threshold, store, profile, ds, base, model)
     rec.update(profile=profile.name, profile_hash=profile.hash)
-    return finish(threshold, rec, threshold.inconclusive or profile.gate_inconclusive, model.name, base.name)
+    return finish(threshold, rec, policy(threshold, profile), model.name, base.name)
+
+
+def policy(threshold: Threshold, profile: Profile) -> str:
+    """What an inconclusive verdict does: the threshold's own policy, else the profile's gate_inconclusive."""
+    return threshold.inconclusive or profile.gate_inconclusive
 
 
 def finish(threshold: Threshold, rec: dict[str, Any], policy: str, model: str, base: str) -> dict[str, Any]:
@@ -157,13 +163,14 @@ def _drop(threshold: Threshold, store: Store, profile: Profile, ds: Artifact, ba
 
 def decide_drop(base_ok: np.ndarray, variant_ok: np.ndarray, allowed: float) -> dict[str, Any]:
     """The verdict on the drop (base minus variant accuracy) of paired per-image correctness: decided by the paired
-    95% interval against `allowed`, uninformative where the base sits at the floor."""
+    95% interval against `allowed`, uninformative where the base sits at the floor or at or below the drop allowed
+    (a model that lost everything would still pass)."""
     from robustness import metrics
 
     b, v = np.asarray(base_ok, dtype=bool), np.asarray(variant_ok, dtype=bool)
     diff = metrics.paired_difference(v, b)  # base minus variant: the drop
     acc_b, acc_v = metrics.accuracy(b), metrics.accuracy(v)
-    if acc_b.value <= FLOOR:
+    if acc_b.value <= max(FLOOR, allowed):  # the variant cannot drop further than the base has: no fail could show
         verdict = "uninformative"
     elif diff.hi <= allowed:
         verdict = "pass"
@@ -188,6 +195,8 @@ def _faced(threshold: Threshold, store: Store, profile: Profile, ds: Artifact, b
     if threshold.source == "query":
         on_base = variants.query_set(store, profile, ds, base, threshold.eps)
         on_model = variants.query_set(store, profile, ds, model, threshold.eps)
+        if not np.array_equal(*(pipeline.load_adversarial(a)["index"] for a in (on_base, on_model))):
+            raise ValueError(f"{on_base.key} and {on_model.key} attack different test images: they cannot be paired")
         spent = on_model.info.get("queries_per_image", 0)
         return on_base, on_model, (f"{profile.query_attack} examples{eps_text}, each model attacked through its "
                                    f"deployed IR's outputs alone ({profile.query_max_iter} iterations, "
@@ -238,11 +247,14 @@ def _message(threshold: Threshold, rec: dict[str, Any]) -> str:
                     f"{100 * rec['bound']:.2f} pp; accuracy {_acc(rec['variant'])} vs base {_acc(rec['base'])}")
     note = ""
     if verdict == "uninformative":
-        note = (f"; the base is at {100 * rec['base']['value']:.1f}%, at or below {100 * FLOOR:g}%: no drop can show "
-                "there: use a smaller eps or another attack")
+        fix = "lower max_drop below the base's accuracy" if rec["metric"] == "clean" else \
+            "use a smaller eps or another attack (or a max_drop below the base's accuracy)"
+        note = (f"; the base is at {100 * rec['base']['value']:.1f}%, at or below {100 * FLOOR:g}% or the drop "
+                f"allowed: no failing drop could show: {fix}")
     elif verdict == "inconclusive":
         need = rec.get("n_to_decide")
-        decide = (f"about {need} images at the measured rates would decide it" if need
+        decide = ("more timing rounds (profile field latency_iterations) would narrow it" if rec["metric"] == "latency"
+                  else f"about {need} images at the measured rates would decide it" if need
                   else "no n decides it at the measured rates (the drop sits on the bound)")
         action = "fails (gate_inconclusive = \"fail\")" if rec["policy"] == "fail" else "warns only"
         note = f"; the interval straddles the bound: {decide}; this {action}"

@@ -216,9 +216,17 @@ def _load_checked(path: Path, meta: dict[str, Any], origin: str) -> dict[str, An
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UsageError(f"{origin} is not a state dict of tensors: save it with torch.save(model.state_dict(), "
                          "path)")
-    model = pipeline.build_module(meta, state, origin)
-    with torch.no_grad():
-        out = model(torch.zeros(2, 3, 32, 32))
+    try:
+        model = pipeline.build_module(meta, state, origin)
+        with torch.no_grad():
+            out = model(torch.zeros(2, 3, 32, 32))
+    except UsageError:
+        raise
+    except Exception as exc:  # your factory's or forward's own error: one line, not a traceback
+        kwargs = meta.get("factory_kwargs") or "no keyword arguments"
+        raise UsageError(f"{origin}: building {meta['arch']} with {kwargs} and running it on two 3 x 32 x 32 images "
+                         f"raised {type(exc).__name__}: {str(exc)[:200]}: give the factory_kwargs the variant was "
+                         "made with") from None
     if out.ndim != 2 or out.shape[1] != meta["num_classes"]:
         raise UsageError(f"{origin}: the model gives {tuple(out.shape)} for two images, the base's 2 x "
                          f"{meta['num_classes']} class scores: give a variant of the same classifier")

@@ -308,3 +308,22 @@ def test_the_query_attack_and_latency_of_int8_name_what_ran(smoke_models, store,
     assert set(latency["runtime_precision"]["compressed"]["Convolution"]) <= {"u8", "i8"}
     assert set(latency["runtime_precision"]["fp32"]["Convolution"]) == {"f32"}
     assert latency["execution_devices"] == ["CPU"] and latency["decided_on"] == "fp32"
+
+
+@pytest.mark.parametrize("ratios", [(0.0, 0.25, 0.5), (0.5,)], ids=["with-control-arm", "without-ratio-0"])
+def test_a_pruned_method_s_latency_is_decided_on_the_control_arm_where_one_is_timed(ratios, store, smoke,
+                                                                                     smoke_dataset):
+    """Net of the control arm's gain where the profile times one; without ratio 0 no control arm is timed, and the
+    gain over the base decides, as the paper's latency claim does (the record says so)."""
+    profile = smoke.replace(ratios=ratios, methods=("nncf_filter", "torch_pruning"))  # no INT8 to build and time
+    rec = claims.measure(claims.get_claim("compressed_latency_gain_8pct"),
+                         {"method": "torch_pruning", "dataset": "digits", "arch": "resnet50", "criterion": "l1",
+                          "ratio": 0.5}, store, profile, smoke_dataset)
+    assert rec["interval"][0] <= rec["value"] <= rec["interval"][1] and rec["n"] == profile.latency_iterations
+    if 0 in ratios:
+        assert rec["decided_on"] == "control" and rec["control_gain"]["n"] == rec["n"]
+        assert "net of the control arm" in rec["reference"] and set(rec["gain"]) == {"base"}
+    else:
+        assert rec["decided_on"] == "base" and rec["control_gain"] is None
+        assert "no control arm timed" in rec["reference"]
+        assert rec["value"] == pytest.approx(rec["gain"]["base"]["value"])

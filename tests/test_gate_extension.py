@@ -121,8 +121,7 @@ def detection_rate(images_per_64: int, draws: int, seed: int = 0) -> float:
 
 @pytest.mark.parametrize("unstable", [0.02, 0.1])
 def test_false_alarms_under_random_flips_are_rare(unstable):
-    """Up to a tenth of the image scores decided afresh: at most 1% false alarms (docs/gating.md gives the rates
-    measured with more draws, and at noisier rebuilds)."""
+    """Up to a tenth of the image scores decided afresh, each on its own: at most 1% false alarms."""
     assert false_alarm_rate(unstable, draws=200) <= 0.01
 
 

@@ -25,7 +25,7 @@ def _finish(threshold, rec, policy="fail"):
 
 
 def test_a_small_drop_with_a_wide_interval_does_not_pass():
-    """The issue's case: a 1.9 point drop whose interval reaches far past a 2 point bound is not a pass."""
+    """A 1.9 point drop whose interval reaches far past a 2 point bound is not a pass."""
     b, v = _pairs(210, 190, 174, 12)  # 16 images lost, 12 gained: drop 1.9 points, interval about [-3.5, +7.4]
     rec = thresholds.decide_drop(b, v, 0.02)
     assert rec["value"] == pytest.approx(0.019, abs=1e-3) and rec["interval"][1] > 0.06
@@ -62,9 +62,15 @@ def test_a_threshold_s_own_policy_wins_over_the_profile_s():
     from robustness.profiles import load_profile
 
     b, v = _pairs(300, 270, 253, 12)
-    t = Threshold(max_drop=0.02, inconclusive="warn")
-    policy = t.inconclusive or load_profile("smoke").gate_inconclusive
-    assert not _finish(t, thresholds.decide_drop(b, v, 0.02), policy)["fails"]
+    smoke = load_profile("smoke")
+    assert smoke.gate_inconclusive == "fail"
+    own, default = Threshold(max_drop=0.02, inconclusive="warn"), Threshold(max_drop=0.02)
+    assert thresholds.policy(own, smoke) == "warn" and thresholds.policy(default, smoke) == "fail"
+    assert thresholds.policy(default, smoke.replace(gate_inconclusive="warn")) == "warn"
+    rec = thresholds.decide_drop(b, v, 0.02)
+    assert rec["verdict"] == "inconclusive"
+    assert not _finish(own, rec, thresholds.policy(own, smoke))["fails"]
+    assert _finish(default, rec, thresholds.policy(default, smoke))["fails"]
 
 
 @pytest.mark.parametrize("table, message", [
@@ -119,6 +125,31 @@ def test_query_sets_are_keyed_by_their_budget(store, smoke, smoke_dataset, smoke
 
     ir_only = pipeline.IRRef(pipeline.ir_model(store, smoke_base), {"variant": "base-ir"})
     one = variants.query_set(store, smoke, smoke_dataset, ir_only)
-    other = variants.query_set(store, smoke.replace(query_max_iter=smoke.query_max_iter + 1, n_attack=20),
-                               smoke_dataset, ir_only)
+    other = variants.query_set(store, smoke.replace(query_max_iter=smoke.query_max_iter + 1), smoke_dataset, ir_only)
     assert one.key != other.key and other.spec["params"]["max_iter"] == smoke.query_max_iter + 1
+
+
+@pytest.mark.parametrize("base_correct, allowed", [(5, 0.02), (36, 0.15)], ids=["at the floor", "below the drop"])
+def test_a_base_no_failing_drop_could_show_on_is_uninformative(base_correct, allowed):
+    """A base at 1.7% (the floor), or at 12% under a 15-point allowance: even a variant that gets nothing right
+    could not fail, so the threshold says nothing and fails with what to change."""
+    b = np.zeros(300, dtype=bool)
+    b[:base_correct] = True
+    rec = thresholds.decide_drop(b, np.zeros(300, dtype=bool), allowed)
+    assert rec["verdict"] == "uninformative"
+    done = _finish(Threshold(max_drop=allowed), rec)
+    assert done["fails"] and "no failing drop could show" in done["message"]
+    if base_correct > 30:  # the same base under a 5-point allowance: the variant's loss of 12 points shows
+        assert thresholds.decide_drop(b, np.zeros(300, dtype=bool), 0.05)["verdict"] == "fail"
+
+
+def test_a_gate_on_a_profile_without_variants_is_an_error_not_a_pass(pytester):
+    """An empty parametrization would skip the gate and leave the job green: it is a collection error instead,
+    one line naming the missing tables."""
+    pytester.makefile(".toml", profile='profile = "smoke"\n\n[[threshold]]\nmetric = "clean"\nmax_drop = 0.02\n')
+    pytester.makepyfile(test_gate="def test_v(threshold, base_model, variant, check_threshold):\n"
+                                  "    check_threshold(threshold, base_model, variant)\n")
+    result = pytester.runpytest_subprocess("--robustness-profile-file=profile.toml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()[-2000:]
+    assert "gates on the profile file's [[variant]] tables, but" in result.stdout.str()
+    assert "passed" not in result.stdout.str().splitlines()[-1]
