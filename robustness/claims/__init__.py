@@ -4,9 +4,9 @@ cells each applies to, and the measurement behind a verdict.
 A verdict is one of: `reproduced` (the 95% interval lies inside the bound), `not reproduced` (it lies wholly
 outside: the data contradict the claim), `inconclusive` (it straddles the bound), `uninformative` (both models
 compared sit at the floor or ceiling, at or below 2% or at or above 98%: such a cell says nothing about the
-claim) and, in the report only, `error` (the cell crashed and wrote no record). A claim test fails on `not reproduced`, through the
-claim's own assertion (ClaimNotReproduced), and where a recorded verdict changed or its finding moved
-(robustness.expected); any other exception is a crash.
+claim) and, in the report only, `error` (the cell crashed and wrote no record). A claim test fails on `not
+reproduced`, through the claim's own assertion (ClaimNotReproduced), and where a recorded verdict changed or its
+finding moved (robustness.expected); any other exception is a crash.
 
 An effect attributed to pruning is decided against the control arm (the same fine-tuning steps without pruning):
 every accuracy record keeps the paper's comparison (pruned minus base) and pruned minus control, and the verdict
