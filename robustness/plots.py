@@ -254,7 +254,7 @@ def _transfer_heatmaps(records: Records, path: Path) -> Path | None:
     criteria = sorted({r["criterion"] for r in rows})
     by = {(r["attack"], r["criterion"]): r for r in rows}
     archs = sorted({a for r in rows for pair in r["transfer"] for a in pair.split("->")})
-    fig, axes = plt.subplots(len(attacks), 1 + len(criteria), figsize=(3.3 * (1 + len(criteria)) + 1,
+    fig, axes = plt.subplots(len(attacks), 1 + len(criteria), figsize=(3.6 * (1 + len(criteria)) + 1,
                                                                           3.1 * len(attacks)), squeeze=False)
     for row_axes, attack in zip(axes, attacks):
         first = next(by[attack, c] for c in criteria if (attack, c) in by)
@@ -262,14 +262,13 @@ def _transfer_heatmaps(records: Records, path: Path) -> Path | None:
                       f"{attack}: base targets")
         for ax, c in zip(row_axes[1:], criteria):
             r = by.get((attack, c))
-            largest = f" (largest {100 * r['value']:.1f} pp, {r['verdict']})" if r and r.get("value") is not None \
-                else ""
+            largest = f"\n{100 * r['value']:.1f} pp, {r['verdict']}" if r and r.get("value") is not None else ""
             _heatmap(ax, {pair: v["pruned"] for pair, v in r["transfer"].items()} if r else {}, archs,
                      f"{attack}: {c} 0.5 targets{largest}")
     height = fig.get_figheight()  # margins in inches: the title above, the rotated names below
-    fig.subplots_adjust(left=0.08, right=0.9, top=1 - 0.65 / height, bottom=0.8 / height, hspace=0.55, wspace=0.45)
-    fig.suptitle("Transfer accuracy, source x target; largest: the largest |pruned minus control arm| target "
-                 "accuracy over the pairs (transfer_consistent needs every pair within 5 pp)", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.9, top=1 - 1.6 / height, bottom=0.8 / height, hspace=0.75, wspace=0.45)
+    fig.suptitle("Transfer accuracy, source x target. Under each pruned panel: the largest |pruned minus control "
+                 "arm| over the pairs\nand the verdict of transfer_consistent (every pair within 5 pp)", fontsize=10)
     fig.colorbar(im, cax=fig.add_axes([0.92, 0.3, 0.015, 0.4]), label="accuracy (%)")
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
