@@ -102,7 +102,7 @@ def test_results_links_name_the_presets_current_folders():
             published = (ROOT / "results" / folder / "report.md").exists()
             assert path.exists() or not published, f"{_doc_id(doc)} links to {target}, which is not published"
     assert linked, "the docs link to no published results"
-    for name in list_profiles():
+    for name in ("default", "open-questions"):  # the runs the docs report (smoke's results are the tests' scratch)
         folder = load_profile(name).results_name
         if name == "default" or (ROOT / "results" / folder / "report.md").exists():
             assert f"results/{folder}/report.md" in README.read_text(), f"the README does not link {name}'s report"
