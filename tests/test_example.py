@@ -60,12 +60,13 @@ def _zero_weights(repo: Path) -> None:
     import torch
 
     _zero_ir_weights(repo / "variants" / "int8" / "model.xml")
-    sys.path.insert(0, str(repo))
-    try:
-        from own_model import small_cnn
-    finally:
-        sys.path.remove(str(repo))
-    model = small_cnn(10, [8, 16, 16, 32])
+    import importlib.util
+
+    # this example's own_model, not another example's module of the same name imported earlier in the process
+    spec = importlib.util.spec_from_file_location("own_compressed_model", repo / "own_model.py")
+    own = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(own)
+    model = own.small_cnn(10, [8, 16, 16, 32])
     ckpt = repo / "variants" / "pruned" / "model.pt"
     weights = {name for name, _ in model.named_parameters()}  # the buffers (statistics, normalisation) stay
     state = {k: torch.zeros_like(v) if k in weights else v for k, v in torch.load(ckpt, weights_only=True).items()}
